@@ -1,0 +1,117 @@
+package msg
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+)
+
+// Recv returns the next message, fair-queued across peers, blocking until
+// one arrives or ctx ends (ErrTimeout on a deadline). Heartbeats and
+// subscriptions never surface. Per type:
+//
+//   - REQ: only the reply to the outstanding request, from the peer it went
+//     to; anything else is discarded. ErrState without a request.
+//   - REP: the request body; its envelope is kept for the next Send.
+//   - ROUTER: the sender's identity is the first frame.
+//   - SUB: messages matching a subscription.
+func (s *Socket) Recv(ctx context.Context) (Msg, error) {
+	if !s.typ.canRecv() {
+		return nil, fmt.Errorf("%w: %s sockets cannot receive", ErrState, s.typ)
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	switch s.typ {
+	case Req:
+		s.mu.Lock()
+		waiting := s.reqPeer != nil
+		s.mu.Unlock()
+		if !waiting {
+			return nil, fmt.Errorf("%w: REQ must send a request before receiving", ErrState)
+		}
+	case Rep:
+		s.mu.Lock()
+		pending := s.repPending
+		s.mu.Unlock()
+		if pending {
+			return nil, fmt.Errorf("%w: REP must reply before receiving the next request", ErrState)
+		}
+	}
+	authCh := s.authFailed
+	for {
+		for s.curPos < len(s.cur.msgs) {
+			m := s.cur.msgs[s.curPos]
+			s.cur.msgs[s.curPos] = nil
+			s.curPos++
+			if m, ok := s.accept(s.cur.p, m); ok {
+				return m, nil
+			}
+		}
+		s.cur = inbound{}
+		s.curPos = 0
+		select {
+		case in := <-s.recvq:
+			s.cur = in
+		case <-ctx.Done():
+			return nil, fmt.Errorf("msg: recv: %w", ctxErr(ctx))
+		case <-s.closing:
+			return nil, ErrClosed
+		case <-authCh:
+			s.mu.Lock()
+			err := s.authErr
+			n := len(s.peers)
+			s.mu.Unlock()
+			if n == 0 {
+				return nil, err
+			}
+			authCh = nil
+		}
+	}
+}
+
+// accept applies the socket type's receive rules to a message from p.
+func (s *Socket) accept(p *peer, m Msg) (Msg, bool) {
+	switch s.typ {
+	case Req:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.reqPeer != p || len(m) < 2 || len(m[0]) != 0 {
+			s.log.Debug("discarding unexpected message", "remote", p.remote)
+			return nil, false
+		}
+		s.reqPeer = nil
+		return m[1:], true
+	case Rep:
+		i := 0
+		for i < len(m) && len(m[i]) != 0 {
+			i++
+		}
+		if i >= len(m)-1 {
+			s.log.Debug("discarding request without an envelope", "remote", p.remote)
+			return nil, false
+		}
+		s.mu.Lock()
+		s.repPeer, s.repEnv, s.repPending = p, m[:i+1:i+1], true
+		s.mu.Unlock()
+		return m[i+1:], true
+	case Sub:
+		if s.subAllLocalLoad() {
+			return m, true
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for t := range s.subs {
+			if bytes.HasPrefix(m[0], []byte(t)) {
+				return m, true
+			}
+		}
+		return nil, false
+	}
+	return m, true
+}
+
+func (s *Socket) subAllLocalLoad() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subAllLocal
+}
