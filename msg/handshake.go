@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -34,6 +36,9 @@ type hsConn struct {
 	size      uint64
 	greeting  [greetingLen]byte
 	peerMech  string
+	frame     []byte // body of the frame being read
+	errReason string // reason of an ERROR command the peer sent
+	sawError  bool
 }
 
 const (
@@ -92,17 +97,37 @@ func (h *hsConn) observe(b byte) error {
 			}
 			h.left = h.size
 			h.state = hsBody
+			h.frame = h.frame[:0]
 			if h.left == 0 {
 				h.state = hsFlags
 			}
 		}
 	case hsBody:
+		h.frame = append(h.frame, b)
 		h.left--
 		if h.left == 0 {
 			h.state = hsFlags
+			h.checkError()
 		}
 	}
 	return nil
+}
+
+// checkError notes an ERROR command. libzmq 4.3 writes the command name of
+// its ERROR as the byte 0x5E then "RROR" (a C string "\x5ERROR"), which zmq4
+// rejects as malformed; both spellings are recognised here.
+func (h *hsConn) checkError() {
+	var rest []byte
+	switch {
+	case len(h.frame) >= 6 && string(h.frame[:6]) == "\x05ERROR":
+		rest = h.frame[6:]
+	case len(h.frame) >= 5 && string(h.frame[:5]) == "\x5eRROR":
+		rest = h.frame[5:]
+	default:
+		return
+	}
+	h.sawError = true
+	h.errReason = errorReason(rest)
 }
 
 // handshake runs the ZMTP greeting and security handshake on c with zmq4 and
@@ -116,7 +141,7 @@ func handshake(c net.Conn, fr *frameReader, sec zmq4.Security, typ Type, id []by
 			err = fmt.Errorf("%w: malformed handshake (%v)", ErrProtocol, r)
 		}
 		if err != nil {
-			err = classifyHandshakeErr(err, h.peerMech, string(sec.Type()))
+			err = classifyHandshakeErr(err, h, sec)
 		}
 		_ = c.SetDeadline(time.Time{})
 	}()
@@ -136,12 +161,24 @@ func handshake(c net.Conn, fr *frameReader, sec zmq4.Security, typ Type, id []by
 	return peerType, peerID, nil
 }
 
-func classifyHandshakeErr(err error, peerMech, ourMech string) error {
-	if errors.Is(err, ErrAuth) {
-		return err
+// classifyHandshakeErr turns zmq4's nested handshake errors into one clear
+// error: ErrAuth when the peer refused us or uses another mechanism.
+func classifyHandshakeErr(err error, h *hsConn, sec securityMech) error {
+	if m, ok := sec.(*plainMechanism); ok && m.err != nil {
+		return m.err
 	}
-	if peerMech != "" && peerMech != ourMech {
-		return fmt.Errorf("%w: peer uses security mechanism %s, we use %s", ErrAuth, peerMech, ourMech)
+	if h.sawError {
+		return fmt.Errorf("%w: the peer refused the connection (ERROR %q)", ErrAuth, h.errReason)
+	}
+	if ours := string(sec.Type()); h.peerMech != "" && h.peerMech != ours {
+		return fmt.Errorf("%w: the peer uses security mechanism %s, we use %s", ErrAuth, h.peerMech, ours)
+	}
+	if h.total < greetingLen && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return fmt.Errorf("msg: handshake: the peer closed the connection during the greeting (does it use another security mechanism, e.g. PLAIN?)")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("msg: handshake: timed out")
 	}
 	return fmt.Errorf("msg: handshake: %w", err)
 }

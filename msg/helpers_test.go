@@ -1,10 +1,12 @@
 package msg
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,4 +85,22 @@ func mustRecv(t testing.TB, s *Socket) []string {
 		out[i] = string(f)
 	}
 	return out
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer for capturing logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

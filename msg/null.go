@@ -11,7 +11,7 @@ import (
 // each side sends READY with its metadata.
 type nullMechanism struct{}
 
-func (nullMechanism) Type() zmq4.SecurityType                        { return zmq4.NullSecurity }
+func (nullMechanism) Type() zmq4.SecurityType                       { return zmq4.NullSecurity }
 func (nullMechanism) Encrypt(w io.Writer, data []byte) (int, error) { return w.Write(data) }
 func (nullMechanism) Decrypt(w io.Writer, data []byte) (int, error) { return w.Write(data) }
 

@@ -128,7 +128,9 @@ func (o Options) withDefaults() Options {
 		o.ReconnectMax = o.ReconnectMin
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = discardLogger
 	}
 	return o
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)

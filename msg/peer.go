@@ -195,7 +195,11 @@ func (p *peer) command(b []byte) error {
 		}
 		s.mu.Lock()
 		p.enqueueCommand("PONG", append([]byte(nil), ctx...))
+		hook := s.pingHook
 		s.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 	case "PONG":
 	case "SUBSCRIBE":
 		if s.typ == Pub {

@@ -37,7 +37,7 @@ func (a *PlainAuth) verify(user, pass []byte) bool {
 // (zmq4's own PLAIN server accepts any).
 type plainMechanism struct {
 	auth *PlainAuth
-	user string // the user a server accepted, or tried to
+	err  error // the authentication failure, reported as is
 }
 
 func (*plainMechanism) Type() zmq4.SecurityType { return zmq4.PlainSecurity }
@@ -64,10 +64,10 @@ func (m *plainMechanism) serve(c *zmq4.Conn) error {
 	if err != nil {
 		return err
 	}
-	m.user = string(user)
 	if !m.auth.verify(user, pass) {
 		_ = c.SendCmd(zmq4.CmdError, errorBody("400"))
-		return fmt.Errorf("%w: plain: wrong user name or password for user %q", ErrAuth, user)
+		m.err = fmt.Errorf("%w: PLAIN user %q: wrong user name or password", ErrAuth, user)
+		return m.err
 	}
 	if err := c.SendCmd(zmq4.CmdWelcome, nil); err != nil {
 		return fmt.Errorf("plain: sending WELCOME: %w", err)
@@ -112,7 +112,8 @@ func (m *plainMechanism) client(c *zmq4.Conn) error {
 	switch cmd.Name {
 	case zmq4.CmdWelcome:
 	case zmq4.CmdError:
-		return fmt.Errorf("%w: server refused user %q (%s)", ErrAuth, u, errorReason(cmd.Body))
+		m.err = fmt.Errorf("%w: the server refused PLAIN user %q (ERROR %q)", ErrAuth, u, errorReason(cmd.Body))
+		return m.err
 	default:
 		return fmt.Errorf("%w: plain: expected WELCOME, got %q", ErrProtocol, cmd.Name)
 	}
@@ -130,7 +131,8 @@ func (m *plainMechanism) client(c *zmq4.Conn) error {
 	switch cmd.Name {
 	case zmq4.CmdReady:
 	case zmq4.CmdError:
-		return fmt.Errorf("%w: server refused user %q (%s)", ErrAuth, u, errorReason(cmd.Body))
+		m.err = fmt.Errorf("%w: the server refused PLAIN user %q (ERROR %q)", ErrAuth, u, errorReason(cmd.Body))
+		return m.err
 	default:
 		return fmt.Errorf("%w: plain: expected READY, got %q", ErrProtocol, cmd.Name)
 	}

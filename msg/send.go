@@ -61,7 +61,7 @@ func (s *Socket) Send(ctx context.Context, m Msg) error {
 		}
 		if err := s.waitLocked(ctx); err != nil {
 			if len(s.peers) == 0 {
-				return fmt.Errorf("msg: send: no peer connected: %w", err)
+				return s.noPeerErrLocked("send", err)
 			}
 			return fmt.Errorf("msg: send: every peer is at its high-water mark: %w", err)
 		}

@@ -41,6 +41,7 @@ type Socket struct {
 	waiters     int
 	closed      bool
 	authErr     error
+	dialErr     error // the last failed connection attempt, for timeout messages
 	subs        map[string]int // SUB: our subscriptions
 	nextID      uint32
 	conns       map[net.Conn]struct{} // every open connection, handshaking or live
@@ -64,6 +65,7 @@ type Socket struct {
 	cur         inbound
 	curPos      int
 	subAllLocal bool
+	pingHook    func() // tests: called after answering a PING
 }
 
 // New makes a socket of type typ. It has no endpoints until Bind or Connect.
@@ -253,10 +255,12 @@ func (s *Socket) dialLoop(ep Endpoint) {
 					s.setAuthErr(fmt.Errorf("%w (%s)", err, ep))
 					s.log.Warn("authentication failed", "endpoint", ep.String(), "err", err)
 				} else {
+					s.setDialErr(fmt.Errorf("%s: %w", ep, err))
 					s.log.Info("handshake failed", "endpoint", ep.String(), "err", err)
 				}
 			}
 		} else {
+			s.setDialErr(err)
 			s.log.Debug("connect failed", "endpoint", ep.String(), "err", err)
 		}
 		t := time.NewTimer(backoff)
@@ -295,6 +299,20 @@ func (s *Socket) setAuthErr(err error) {
 	s.broadcastLocked()
 	s.mu.Unlock()
 	s.authOnce.Do(func() { close(s.authFailed) })
+}
+
+func (s *Socket) setDialErr(err error) {
+	s.mu.Lock()
+	s.dialErr = err
+	s.mu.Unlock()
+}
+
+// noPeerErrLocked explains a timeout with no peer connected. s.mu held.
+func (s *Socket) noPeerErrLocked(what string, err error) error {
+	if s.dialErr != nil {
+		return fmt.Errorf("msg: %s: no peer connected (last attempt: %v): %w", what, s.dialErr, err)
+	}
+	return fmt.Errorf("msg: %s: no peer connected: %w", what, err)
 }
 
 func (s *Socket) isClosed() bool {
@@ -432,7 +450,10 @@ func (s *Socket) WaitPeers(ctx context.Context, n int) error {
 		}
 		if err := s.waitLocked(ctx); err != nil {
 			s.mu.Unlock()
-			return fmt.Errorf("%w waiting for %d peer(s), %d connected", err, n, ready)
+			if len(s.peers) == 0 {
+				return s.noPeerErrLocked(fmt.Sprintf("waiting for %d peer(s)", n), err)
+			}
+			return fmt.Errorf("msg: waiting for %d peer(s), %d ready: %w", n, ready, err)
 		}
 	}
 }
