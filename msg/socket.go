@@ -41,7 +41,7 @@ type Socket struct {
 	waiters     int
 	closed      bool
 	authErr     error
-	dialErr     error // the last failed connection attempt, for timeout messages
+	dialErr     error          // the last failed connection attempt, for timeout messages
 	subs        map[string]int // SUB: our subscriptions
 	nextID      uint32
 	conns       map[net.Conn]struct{} // every open connection, handshaking or live
