@@ -91,12 +91,21 @@ func (r *Requester) Request(ctx context.Context, m Msg) (Msg, error) {
 			return nil, err
 		}
 		last = err
+		r.sock.mu.Lock()
+		if r.sock.dialErr != nil {
+			last = r.sock.dialErr
+		}
+		r.sock.mu.Unlock()
 		r.logger().Warn("no reply, retrying with a new socket",
 			"endpoint", r.endpoints(), "attempt", i+1, "of", attempts, "err", err)
 		r.discard()
 	}
-	return nil, fmt.Errorf("%w: no reply from %s after %d attempt(s) of %v (last: %v)",
-		ErrTimeout, r.endpoints(), attempts, timeout, last)
+	if last != nil && !errors.Is(last, ErrTimeout) {
+		return nil, fmt.Errorf("%w: no reply from %s after %d attempt(s) of %v each (%v)",
+			ErrTimeout, r.endpoints(), attempts, timeout, last)
+	}
+	return nil, fmt.Errorf("%w: no reply from %s after %d attempt(s) of %v each",
+		ErrTimeout, r.endpoints(), attempts, timeout)
 }
 
 func (r *Requester) attempt(ctx context.Context, s *Socket, m Msg) (Msg, error) {

@@ -115,3 +115,12 @@ func (s *Socket) subAllLocalLoad() bool {
 	defer s.mu.Unlock()
 	return s.subAllLocal
 }
+
+// Buffered reports whether a message has already arrived, so Recv would not
+// wait (except for messages Recv then discards). Output loops use it to
+// flush only when no more messages are due.
+func (s *Socket) Buffered() bool {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.curPos < len(s.cur.msgs) || len(s.recvq) > 0
+}

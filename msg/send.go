@@ -2,6 +2,7 @@ package msg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -121,7 +122,10 @@ func (s *Socket) replyLocked(ctx context.Context, m Msg) error {
 			return nil
 		}
 		if err := s.waitLocked(ctx); err != nil {
-			return fmt.Errorf("msg: reply: peer not reading: %w", err)
+			if s.repPeer == p {
+				s.repPending, s.repPeer, s.repEnv = false, nil, nil
+			}
+			return fmt.Errorf("msg: reply dropped, peer not reading: %w", err)
 		}
 	}
 }
@@ -190,4 +194,21 @@ func (s *Socket) subscription(on byte, topic string) error {
 		}
 	}
 	return nil
+}
+
+// doneCtx is an already-cancelled context: Send with it never waits.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// TrySend queues m if that needs no waiting (like ZMQ_DONTWAIT). It
+// reports false, with no error, when Send would have to wait.
+func (s *Socket) TrySend(m Msg) (bool, error) {
+	err := s.Send(doneCtx, m)
+	if err != nil && errors.Is(err, context.Canceled) {
+		return false, nil
+	}
+	return err == nil, err
 }
