@@ -47,8 +47,14 @@ demo: build demo-compute demo-zmq demo-queue
 demo-compute: build
 	@echo "== dsys compute: (not yet built)" >&2
 
+# ZMQ_DEMO_PORT: the port of the zmq round trip (default 5555, dsys's default endpoint).
+ZMQ_DEMO_PORT ?= 5555
+
 demo-zmq: build
-	@echo "== dsys zmq: (not yet built)" >&2
+	@echo "== dsys zmq: serve (REP) in the background, send Hello (REQ), expect World" >&2
+	@$(BIN) zmq serve --bind tcp://127.0.0.1:$(ZMQ_DEMO_PORT) --count 1 -q & pid=$$!; \
+	  $(BIN) zmq send --connect tcp://127.0.0.1:$(ZMQ_DEMO_PORT) Hello; rc=$$?; \
+	  if [ $$rc -ne 0 ]; then kill $$pid 2>/dev/null; fi; wait $$pid; exit $$rc
 
 demo-queue: build
 	@echo "== dsys queue: (not yet built)" >&2
@@ -59,8 +65,10 @@ bench: build bench-compute bench-zmq bench-queue
 bench-compute: build
 	@echo "== compute benchmark: (not yet built)" >&2
 
+## bench-zmq: PUSH/PULL throughput and REQ/REP latency, dsys beside libzmq (C) and pyzmq
 bench-zmq: build
-	@echo "== zmq benchmark: (not yet built)" >&2
+	@echo "== zmq benchmark (bench/zmq/run.sh; REPS=5 by default)" >&2
+	@bench/zmq/run.sh $(BIN)
 
 bench-queue: build
 	@echo "== queue benchmark: (not yet built)" >&2
