@@ -554,3 +554,15 @@ func (s *Socket) linger() {
 		}
 	}
 }
+
+// waitCond waits until cond (called with s.mu held) holds or ctx ends.
+func (s *Socket) waitCond(ctx context.Context, cond func() bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !cond() {
+		if err := s.waitLocked(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
