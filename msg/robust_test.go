@@ -59,12 +59,12 @@ func TestRobustRandomBytes(t *testing.T) {
 	payloads := [][]byte{
 		{},
 		[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-		append(nullGreeting(), 0xFF, 0xFF, 0xFF),                            // reserved flag bits
-		append(nullGreeting(), flagCommand|flagLong, 0x40, 0, 0, 0, 0, 0, 0, 0), // 4 EiB command
-		append(nullGreeting(), readyCommand("BOGUS")...),                      // unknown socket type
-		append(nullGreeting(), readyCommand("PUB")...),                        // incompatible type
+		append(nullGreeting(), 0xFF, 0xFF, 0xFF),                                                                         // reserved flag bits
+		append(nullGreeting(), flagCommand|flagLong, 0x40, 0, 0, 0, 0, 0, 0, 0),                                          // 4 EiB command
+		append(nullGreeting(), readyCommand("BOGUS")...),                                                                 // unknown socket type
+		append(nullGreeting(), readyCommand("PUB")...),                                                                   // incompatible type
 		append(append(nullGreeting(), readyCommand("REQ")...), flagLong, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF), // huge message
-		append(nullGreeting(), 4, 3, 9, 'R', 'E'), // truncated command
+		append(nullGreeting(), 4, 3, 9, 'R', 'E'),                                                                        // truncated command
 	}
 	for range 40 {
 		b := make([]byte, rng.Intn(300))
