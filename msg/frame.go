@@ -49,8 +49,6 @@ func newFrameReader(r io.Reader, max int64) *frameReader {
 	return &frameReader{r: r, buf: make([]byte, readBufSize), max: max}
 }
 
-func (fr *frameReader) buffered() int { return fr.wpos - fr.rpos }
-
 // fill reads at least once more from r, compacting the buffer first.
 func (fr *frameReader) fill() error {
 	if fr.rpos == fr.wpos {

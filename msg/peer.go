@@ -127,10 +127,11 @@ func (p *peer) readLoop() {
 		if len(batch) == 0 {
 			return
 		}
+		// Messages already read are delivered even if the connection has
+		// failed since; only closing the socket drops them.
 		select {
 		case s.recvq <- inbound{p: p, msgs: batch}:
 		case <-s.closing:
-		case <-p.done:
 		}
 		batch = nil
 	}

@@ -80,7 +80,7 @@ func (s *Socket) pickLocked() *peer {
 		if k >= n {
 			k -= n
 		}
-		if p := s.peers[k]; p.hasRoom(s.opts.HWM) {
+		if p := s.peers[k]; p.hasRoom(s.opts.HWM) && !p.closed() {
 			s.rr = k + 1
 			if s.rr >= n {
 				s.rr = 0
