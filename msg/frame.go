@@ -179,6 +179,9 @@ func (fr *frameReader) body(size int) ([]byte, error) {
 // An oversized message is skipped and reported as errDropped (with its size
 // so far); any other error ends the connection.
 func (fr *frameReader) next(reserve int) (frames [][]byte, cmd bool, err error) {
+	if f := fr.nextShort(reserve); f != nil {
+		return f, false, nil
+	}
 	sc := fr.scratch[:0]
 	var total uint64
 	dropping := false
@@ -237,6 +240,35 @@ func (fr *frameReader) next(reserve int) (frames [][]byte, cmd bool, err error) 
 	copy(frames[reserve:], sc)
 	clear(sc)
 	return frames, false, nil
+}
+
+// nextShort is next's fast path for the common case: a whole single-frame
+// message of at most 255 bytes already in the buffer. It returns nil when the
+// case does not apply.
+func (fr *frameReader) nextShort(reserve int) [][]byte {
+	avail := fr.wpos - fr.rpos
+	if avail < 2 || fr.buf[fr.rpos] != 0 {
+		return nil
+	}
+	size := int(fr.buf[fr.rpos+1])
+	if avail < 2+size || (fr.max >= 0 && int64(size) > fr.max) {
+		return nil
+	}
+	if len(fr.slab)+size > cap(fr.slab) {
+		fr.slab = make([]byte, 0, slabSize)
+	}
+	k := len(fr.slab)
+	fr.slab = append(fr.slab, fr.buf[fr.rpos+2:fr.rpos+2+size]...)
+	fr.rpos += 2 + size
+	n := reserve + 1
+	if len(fr.fslab)+n > cap(fr.fslab) {
+		fr.fslab = make([][]byte, 0, fslabSize)
+	}
+	j := len(fr.fslab)
+	fr.fslab = fr.fslab[:j+n]
+	frames := fr.fslab[j : j+n : j+n]
+	frames[reserve] = fr.slab[k : k+size : k+size]
+	return frames
 }
 
 // appendFrame appends one encoded ZMTP frame to dst.

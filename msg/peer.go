@@ -133,8 +133,11 @@ func (p *peer) readLoop() {
 		case s.recvq <- inbound{p: p, msgs: batch}:
 		case <-s.closing:
 		}
-		batch = nil
+		// Size the next batch after this one: small when messages trickle
+		// in, up to maxBatch under load.
+		batch = make([]Msg, 0, max(8, min(s.maxBatch, 2*len(batch))))
 	}
+	batch = make([]Msg, 0, 8)
 	p.fr.beforeRead = flush
 	for {
 		frames, cmd, err := p.fr.next(reserve)

@@ -41,7 +41,6 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 	for {
 		for s.curPos < len(s.cur.msgs) {
 			m := s.cur.msgs[s.curPos]
-			s.cur.msgs[s.curPos] = nil
 			s.curPos++
 			if m, ok := s.accept(s.cur.p, m); ok {
 				return m, nil
