@@ -73,6 +73,10 @@ in the style of libzmq's perf/: local-thr (PULL, times --messages from the first
 	}
 	addZmqFlags(c, &o.zmqFlags, true)
 	f := c.Flags()
+	// --messages and --round-trips say what bench counts; stdin framing
+	// does not apply.
+	_ = f.MarkHidden("count")
+	_ = f.MarkHidden("framing")
 	f.IntVar(&o.size, "size", 16, "message size in bytes")
 	f.IntVar(&o.messages, "messages", 2_000_000, "messages per throughput run")
 	f.IntVar(&o.roundTrips, "round-trips", 20_000, "round trips per latency run")

@@ -124,6 +124,26 @@ for rep in $(seq "$REPS"); do
 	done
 done
 
+# The command-line tools: newline-framed stdin → dsys zmq push → dsys zmq
+# pull → stdout, LINES lines, timed from start to the sink's exit.
+LINES=${LINES:-5000000}
+seq "$LINES" >"$work/lines"
+declare -a pipe
+for rep in $(seq "$REPS"); do
+	port=$(free_port)
+	start=$(date +%s.%N)
+	"$DSYS" zmq pull -q --bind "tcp://127.0.0.1:$port" --count "$LINES" >"$work/lines.out" &
+	pid=$!
+	wait_listen "$port"
+	"$DSYS" zmq push -q --connect "tcp://127.0.0.1:$port" <"$work/lines"
+	wait "$pid"
+	end=$(date +%s.%N)
+	cmp -s "$work/lines" "$work/lines.out" || { echo "bench-zmq: the line pipe lost or reordered lines" >&2; exit 1; }
+	v=$(awk -v n="$LINES" -v a="$start" -v b="$end" 'BEGIN {print n/(b-a)}')
+	pipe+=("$v")
+	echo "  rep $rep CLI line pipe: $v lines/s" >&2
+done
+
 med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
@@ -152,3 +172,6 @@ for i in "${impls[@]}"; do
 	[ -n "$ref_lat" ] && ratio=$(awk -v a="$m" -v b="$ref_lat" 'BEGIN {printf "%.2f×", a/b}')
 	printf "| %s | %.1f | %.1f | %s |\n" "$i" "$m" "$(med "${p99[$i]}")" "$ratio"
 done
+echo
+printf "CLI: \`seq %d | dsys zmq push\` → \`dsys zmq pull > file\` (separate processes, tcp loopback, whole run incl. start-up): %s lines/s (median).\n" \
+	"$LINES" "$(awk -v a="$(med "${pipe[*]}")" 'BEGIN {printf "%.2f M", a/1e6}')"
