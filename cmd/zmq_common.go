@@ -40,11 +40,13 @@ func addZmqFlags(c *cobra.Command, o *zmqFlags, withEndpoints bool) {
 	f.String("plain-password", "", "ZMTP PLAIN password (config zmq.plain.password)")
 	f.String("max-message-size", "", "drop (and log) larger messages from peers, e.g. 64MiB (config zmq.max_message_size)")
 	f.Int("hwm", 0, "messages queued per peer before a sender blocks (config zmq.hwm)")
+	f.Duration("heartbeat", 0, "PING each peer this often, drop peers silent for 3 intervals (config zmq.heartbeat; 0 disables)")
 	bindFlag(c, "timeout", "zmq.timeout")
 	bindFlag(c, "plain-user", "zmq.plain.user")
 	bindFlag(c, "plain-password", "zmq.plain.password")
 	bindFlag(c, "max-message-size", "zmq.max_message_size")
 	bindFlag(c, "hwm", "zmq.hwm")
+	bindFlag(c, "heartbeat", "zmq.heartbeat")
 }
 
 // parse validates the common flags.
@@ -105,10 +107,8 @@ func zmqOptions(app *App) msg.Options {
 		HWM:            z.HWM,
 		MaxMessageSize: int64(z.MaxMessageSize),
 		Linger:         z.Timeout,
+		Heartbeat:      z.Heartbeat,
 		Logger:         app.Log.With("component", "zmq"),
-	}
-	if o.MaxMessageSize == 0 {
-		o.MaxMessageSize = -1
 	}
 	if z.Plain.User != "" || len(z.Plain.Users) > 0 {
 		o.Plain = &msg.PlainAuth{User: z.Plain.User, Password: z.Plain.Password, Users: z.Plain.Users}

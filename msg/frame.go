@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // ZMTP 3.0 frame flags.
@@ -37,8 +38,9 @@ type frameReader struct {
 	r          io.Reader
 	buf        []byte
 	rpos, wpos int
-	max        int64  // largest message accepted; < 0 means no limit
-	beforeRead func() // called before every read from r (to flush batches)
+	max        int64         // largest message accepted; < 0 means no limit
+	beforeRead func()        // called before every read from r (to flush batches)
+	reads      atomic.Uint64 // successful reads, for heartbeat liveness
 
 	slab    []byte
 	fslab   [][]byte
@@ -63,6 +65,7 @@ func (fr *frameReader) fill() error {
 	n, err := fr.r.Read(fr.buf[fr.wpos:])
 	fr.wpos += n
 	if n > 0 {
+		fr.reads.Add(1)
 		return nil
 	}
 	if err == nil {
@@ -164,6 +167,7 @@ func (fr *frameReader) body(size int) ([]byte, error) {
 		if fr.beforeRead != nil {
 			fr.beforeRead()
 		}
+		fr.reads.Add(1)
 		if _, err := io.ReadFull(fr.r, b[n:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

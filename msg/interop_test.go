@@ -262,3 +262,35 @@ func TestInteropNullClientToPlainServer(t *testing.T) {
 		t.Fatalf("NULL client to a PLAIN server: %v, want ErrTimeout with a hint", err)
 	}
 }
+
+func TestInteropLibzmqAnswersOurHeartbeats(t *testing.T) {
+	py := startPy(t, "rep", "tcp://127.0.0.1:0", "--count", "2")
+	req := newSocket(t, Req, Options{Heartbeat: 10 * time.Millisecond})
+	pongs := make(chan struct{}, 100)
+	req.pongHook = func() {
+		select {
+		case pongs <- struct{}{}:
+		default:
+		}
+	}
+	connect(t, req, py.Endpoint)
+	mustSend(t, req, "one")
+	mustRecv(t, req)
+	// Several heartbeat timeouts' worth of PONGs: libzmq answers, so the
+	// connection stays.
+	for range 10 {
+		select {
+		case <-pongs:
+		case <-time.After(5 * time.Second):
+			t.Fatal("libzmq did not answer our PING")
+		}
+	}
+	if n := req.Peers(); n != 1 {
+		t.Fatalf("%d peers after heartbeats, want 1", n)
+	}
+	mustSend(t, req, "two")
+	if got := mustRecv(t, req); got[0] != "World" {
+		t.Fatalf("got %q", got)
+	}
+	py.wait()
+}

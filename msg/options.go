@@ -97,6 +97,14 @@ type Options struct {
 	// Linger bounds how long Close waits for queued messages to be written.
 	// Negative means do not wait. Default 2s.
 	Linger time.Duration
+	// Heartbeat, when positive, sends a ZMTP PING to every peer each
+	// interval and drops a peer from which nothing (not even a PONG) has
+	// arrived for HeartbeatTimeout — so that half-open connections (a peer
+	// whose host vanished) stop receiving their share of messages. libzmq
+	// 4.2+ and dsys answer PINGs. Default 0: off.
+	Heartbeat time.Duration
+	// HeartbeatTimeout defaults to 3 × Heartbeat.
+	HeartbeatTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential back-off between
 	// attempts of a connecting endpoint. Defaults 100ms and 5s.
 	ReconnectMin, ReconnectMax time.Duration
@@ -117,6 +125,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Linger == 0 {
 		o.Linger = DefaultLinger
+	}
+	if o.Heartbeat > 0 && o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 3 * o.Heartbeat
 	}
 	if o.ReconnectMin <= 0 {
 		o.ReconnectMin = DefaultReconnectMin

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // peer is one live connection of a socket, after its handshake.
@@ -21,6 +22,10 @@ type peer struct {
 	pending  []byte         // encoded frames not yet handed to the writer
 	npending int            // messages in pending
 	subs     map[string]int // PUB: the peer's subscriptions
+
+	// Heartbeat state, guarded by s.mu.
+	seenReads uint64
+	silentFor time.Duration
 
 	writing   atomic.Bool
 	wake      chan struct{} // signalled when pending becomes non-empty
@@ -205,6 +210,9 @@ func (p *peer) command(b []byte) error {
 			hook()
 		}
 	case "PONG":
+		if h := s.pongHook; h != nil {
+			h()
+		}
 	case "SUBSCRIBE":
 		if s.typ == Pub {
 			p.subscribe(1, body)

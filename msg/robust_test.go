@@ -329,3 +329,34 @@ func TestPushRoundRobinAndBackPressure(t *testing.T) {
 		t.Fatalf("sending to a peer that never reads: %v, want ErrTimeout", sendErr)
 	}
 }
+
+func TestHeartbeatDropsSilentPeerKeepsLiveOnes(t *testing.T) {
+	push := newSocket(t, Push, Options{Heartbeat: 20 * time.Millisecond})
+	ep := bind(t, push, "tcp://127.0.0.1:*")
+	// A peer that completes the handshake, then goes silent (a vanished
+	// host): it is dropped. A real PULL (answering PINGs) stays.
+	c, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(nullGreeting())
+	c.Write(readyCommand("PULL"))
+	live := newSocket(t, Pull, Options{})
+	connect(t, live, ep)
+	if err := push.WaitPeers(ctxT(t, 5*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := push.waitCond(ctxT(t, 5*time.Second), func() bool { return len(push.peers) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	// The survivor is the live one: 10 messages all reach it.
+	for i := range 10 {
+		mustSend(t, push, fmt.Sprint(i))
+	}
+	for i := range 10 {
+		if got := mustRecv(t, live); got[0] != fmt.Sprint(i) {
+			t.Fatalf("got %q", got)
+		}
+	}
+}

@@ -66,6 +66,7 @@ type Socket struct {
 	curPos      int
 	subAllLocal bool
 	pingHook    func() // tests: called after answering a PING
+	pongHook    func() // tests: called when a PONG arrives
 }
 
 // New makes a socket of type typ. It has no endpoints until Bind or Connect.
@@ -91,6 +92,10 @@ func New(typ Type, opts Options) (*Socket, error) {
 	}
 	s.maxBatch = max(1, min(256, opts.HWM/8))
 	s.recvq = make(chan inbound, 8)
+	if opts.Heartbeat > 0 {
+		s.wg.Add(1)
+		go s.heartbeatLoop()
+	}
 	return s, nil
 }
 
