@@ -1,9 +1,16 @@
 package cmd
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dsys-dev/dsys/internal/testenv"
 )
 
 func TestZmqUsageErrors(t *testing.T) {
@@ -95,4 +102,64 @@ func TestZmqNullAndRawFraming(t *testing.T) {
 		t.Fatalf("raw: %d %q %q", code, out, errOut)
 	}
 	waitBG(t, serve)
+}
+
+func TestZmqVentilatorOverPyzmqWorkers(t *testing.T) {
+	script, err := filepath.Abs("../msg/testdata/pyzmq_peer.py") // before isolateConfig changes directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	isolateConfig(t)
+	py := testenv.Python(t, "zmq")
+	ep := freeEndpoint(t)
+	const n = 100
+	type result struct {
+		out []byte
+		err error
+	}
+	var results []chan result
+	for range 2 {
+		ch := make(chan result, 1)
+		cmd := exec.Command(py, script, "pull", ep, "--count", fmt.Sprint(n/2))
+		go func() {
+			out, err := cmd.Output()
+			ch <- result{out, err}
+		}()
+		results = append(results, ch)
+	}
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "task%d\n", i)
+	}
+	if _, errOut, code := runDsys(t, in.String(), "zmq", "push", "--bind", ep, "--peers", "2", "--timeout", "20s"); code != 0 {
+		t.Fatalf("push: %d %q", code, errOut)
+	}
+	seen := map[string]int{}
+	for _, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("pyzmq worker: %v", r.err)
+		}
+		got := 0
+		for _, l := range strings.Split(string(r.out), "\n") {
+			var frames []string
+			if json.Unmarshal([]byte(l), &frames) != nil {
+				continue
+			}
+			b, _ := hex.DecodeString(frames[0])
+			seen[string(b)]++
+			got++
+		}
+		if got != n/2 {
+			t.Fatalf("a worker got %d tasks, want %d (round-robin)", got, n/2)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct tasks, want %d", len(seen), n)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s processed %d times", k, c)
+		}
+	}
 }
