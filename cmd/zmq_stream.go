@@ -24,7 +24,7 @@ type zmqStreamOptions struct {
 var zmqStreamHelp = map[string][2]string{
 	"push":   {"Send stdin as messages on a PUSH socket, round-robin over the peers", "Each message of stdin goes to exactly one peer, round-robin (a ventilator). With --bind it waits\n(bounded by --timeout) for --peers peers before sending, so that nothing is sent into the void\nand work is spread over every worker; a send no peer takes within --timeout exits 3."},
 	"pull":   {"Print messages received on a PULL socket", "Prints every message received (fair-queued over the peers) until --count messages, or until\ninterrupted; with --timeout given it exits 3 when nothing arrives for that long."},
-	"pub":    {"Publish stdin as messages on a PUB socket", "Publishes each message of stdin; --topic T prepends a topic frame. With --bind it waits\n(bounded by --timeout) for --peers subscribers before publishing."},
+	"pub":    {"Publish stdin as messages on a PUB socket", "Publishes each message of stdin; --topic T prepends a topic frame. It first waits (bounded\nby --timeout) for --peers subscribers to have subscribed, since a PUB drops what no subscriber\nwants. A subscriber whose queue is full (--hwm) misses messages, as with libzmq."},
 	"sub":    {"Print messages received on a SUB socket", "Prints the messages that match a --topic prefix (repeatable; default everything)."},
 	"dealer": {"Exchange messages on a DEALER socket: stdin out, replies to stdout", "Sends each message of stdin (round-robin over the peers) and prints what arrives. It stops\nafter --count messages received, or when stdin has ended and nothing arrived for --timeout."},
 	"router": {"Exchange messages on a ROUTER socket, addressed by peer identity", "Prints each message with the identity of the peer it came from (text: identity, a tab, then\nthe message; -o json: the \"identity\" field; binary identities show as 0x and hex). Each\nmessage of stdin is addressed the same way: IDENTITY<TAB>body (--framing frames: the first\nframe is the identity). An unknown identity is an error."},
@@ -127,7 +127,9 @@ func runZmqStream(ctx context.Context, app *App, o *zmqStreamOptions) error {
 // sockets).
 func streamSend(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socket) error {
 	z := app.Config.Zmq
-	if len(o.bind) > 0 && o.peers > 0 && o.typ != msg.Router {
+	// A binding sender waits for its first peers so that nothing goes into
+	// the void; a PUB always does, since it drops what no subscriber wants.
+	if (len(o.bind) > 0 || o.typ == msg.Pub) && o.peers > 0 && o.typ != msg.Router {
 		if err := waitFirstPeers(ctx, s, o.peers, z.Timeout); err != nil {
 			return err
 		}
