@@ -17,7 +17,8 @@ import (
 type zmqStreamOptions struct {
 	zmqFlags
 	typ    msg.Type
-	topics []string
+	topics []string // sub: prefixes to subscribe to
+	topic  string   // pub: the topic frame to prepend
 	peers  int
 }
 
@@ -57,7 +58,7 @@ func newZmqStreamCmd(app *App, name string) *cobra.Command {
 	addZmqFlags(c, &o.zmqFlags, true)
 	switch name {
 	case "pub":
-		c.Flags().StringArrayVar(&o.topics, "topic", nil, "prepend this topic frame to every message")
+		c.Flags().StringVar(&o.topic, "topic", "", "prepend this topic frame to every message")
 	case "sub":
 		c.Flags().StringArrayVar(&o.topics, "topic", nil, "subscribe to this topic prefix (repeatable; default everything)")
 	}
@@ -135,11 +136,9 @@ func streamSend(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socke
 		}
 	}
 	r := msg.NewReader(app.IO.In, o.framing, int64(z.MaxMessageSize))
-	var topic [][]byte
-	for _, t := range o.topics {
-		if o.typ == msg.Pub {
-			topic = append(topic, []byte(t))
-		}
+	var topic []byte
+	if o.typ == msg.Pub && o.topic != "" {
+		topic = []byte(o.topic)
 	}
 	sendOnly := o.typ == msg.Push || o.typ == msg.Pub
 	buf := make(msg.Msg, 0, 4)
@@ -151,8 +150,8 @@ func streamSend(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socke
 		if err != nil {
 			return err
 		}
-		if len(topic) > 0 {
-			buf = append(append(buf[:0], topic...), m...)
+		if topic != nil {
+			buf = append(append(buf[:0], topic), m...)
 			m = buf
 		}
 		if o.typ == msg.Router {
