@@ -27,7 +27,8 @@ type peer struct {
 	seenReads uint64
 	silentFor time.Duration
 
-	writing   atomic.Bool
+	direct    []byte      // buffer of writeDirectLocked, owned while writing
+	writing   atomic.Bool // a write is in progress (set and cleared under s.mu)
 	wake      chan struct{} // signalled when pending becomes non-empty
 	done      chan struct{}
 	closeOnce sync.Once
@@ -91,29 +92,80 @@ func (p *peer) writeLoop() {
 			return
 		}
 		s.mu.Lock()
+		if p.writing.Load() || len(p.pending) == 0 {
+			// Nothing to do, or a direct write owns the connection (it
+			// signals wake again if more is queued when it is done).
+			s.mu.Unlock()
+			continue
+		}
 		buf := p.pending
 		p.pending = own[:0]
 		p.npending = 0
-		p.writing.Store(len(buf) > 0)
+		p.writing.Store(true)
 		s.broadcastLocked()
 		s.mu.Unlock()
-		if len(buf) > 0 {
-			_, err := p.conn.Write(buf)
-			p.writing.Store(false)
-			if s.lingering.Load() {
-				s.mu.Lock()
-				s.broadcastLocked()
-				s.mu.Unlock()
-			}
-			if err != nil {
-				p.close(err)
-				return
-			}
+		_, err := p.conn.Write(buf)
+		s.mu.Lock()
+		p.writing.Store(false)
+		more := len(p.pending) > 0
+		if s.lingering.Load() {
+			s.broadcastLocked()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			p.close(err)
+			return
+		}
+		if more {
+			signal(p.wake)
 		}
 		if cap(buf) > 1<<20 {
 			buf = nil // do not keep a huge buffer for the next small burst
 		}
 		own = buf
+	}
+}
+
+// maxDirectWrite bounds what a sender writes from its own goroutine: a write
+// this small fits the socket buffer of a peer that keeps up with a
+// request-reply exchange, so it does not block.
+const maxDirectWrite = 64 << 10
+
+// enqueueDirect queues one message and, when no write is in progress, writes
+// the pending bytes from the calling goroutine, saving the hand-off to the
+// writer goroutine — the latency of REQ and REP, which have one message in
+// flight by design. It is called with s.mu held and returns with it held
+// (released during the write).
+func (p *peer) enqueueDirect(prefix, frames [][]byte) {
+	s := p.s
+	wasEmpty := len(p.pending) == 0
+	p.pending = appendMsg(p.pending, prefix, frames)
+	p.npending++
+	if p.writing.Load() || len(p.pending) > maxDirectWrite {
+		if wasEmpty {
+			signal(p.wake)
+		}
+		return
+	}
+	buf := p.pending
+	p.pending = p.direct[:0]
+	p.npending = 0
+	p.writing.Store(true)
+	s.mu.Unlock()
+	_, err := p.conn.Write(buf)
+	s.mu.Lock()
+	p.direct = buf
+	p.writing.Store(false)
+	more := len(p.pending) > 0
+	s.broadcastLocked()
+	if err != nil {
+		s.mu.Unlock()
+		p.close(err)
+		s.mu.Lock()
+		return
+	}
+	if more {
+		signal(p.wake)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-var emptyFrame = []byte{}
+var reqPrefix = [][]byte{{}} // the empty delimiter frame of a REQ envelope
 
 // Send queues m for the socket type's routing and returns once it is queued
 // (copied) for a peer. It blocks while no peer can take it — no peer yet, or
@@ -49,12 +49,12 @@ func (s *Socket) Send(ctx context.Context, m Msg) error {
 			return ErrClosed
 		}
 		if p := s.pickLocked(); p != nil {
-			var prefix [][]byte
-			if s.typ == Req {
-				prefix = [][]byte{emptyFrame}
-				s.reqPeer = p
+			if s.typ != Req {
+				p.enqueue(nil, m)
+				return nil
 			}
-			p.enqueue(prefix, m)
+			s.reqPeer = p
+			p.enqueueDirect(reqPrefix, m)
 			return nil
 		}
 		if s.authErr != nil && len(s.peers) == 0 {
@@ -118,7 +118,7 @@ func (s *Socket) replyLocked(ctx context.Context, m Msg) error {
 		}
 		if p.hasRoom(s.opts.HWM) {
 			s.repPending, s.repPeer, s.repEnv = false, nil, nil
-			p.enqueue(env, m)
+			p.enqueueDirect(env, m)
 			return nil
 		}
 		if err := s.waitLocked(ctx); err != nil {
