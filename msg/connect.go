@@ -295,4 +295,3 @@ func (s *Socket) setup(c net.Conn, accepted bool) (*peer, error) {
 	s.log.Debug("peer connected", "remote", p.remote, "type", peerType)
 	return p, nil
 }
-

@@ -27,8 +27,8 @@ type peer struct {
 	seenReads uint64
 	silentFor time.Duration
 
-	direct    []byte      // buffer of writeDirectLocked, owned while writing
-	writing   atomic.Bool // a write is in progress (set and cleared under s.mu)
+	direct    []byte        // buffer of writeDirectLocked, owned while writing
+	writing   atomic.Bool   // a write is in progress (set and cleared under s.mu)
 	wake      chan struct{} // signalled when pending becomes non-empty
 	done      chan struct{}
 	closeOnce sync.Once
