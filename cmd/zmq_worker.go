@@ -24,7 +24,8 @@ func newZmqWorkerCmd(app *App) *cobra.Command {
 		Long: `A pipeline worker ("divide and conquer" in the ZeroMQ guide): it pulls tasks from
 --pull, runs CMD once per task with the task on its stdin (never through a shell), and pushes
 the command's stdout (one trailing newline dropped) to --push. A task whose command fails is
-logged and produces no result. Endpoints connect; prefix one with @ to bind it instead.
+logged and its result is "ERROR: ..." (every task yields one result). Endpoints connect;
+prefix one with @ to bind it instead.
 
 With 'dsys zmq push --bind' as the ventilator and 'dsys zmq pull --bind' as the sink, every
 task is processed exactly once, spread round-robin over the workers.`,
@@ -97,8 +98,10 @@ func runZmqWorker(ctx context.Context, app *App, o *zmqWorkerOptions) error {
 			return ctx.Err()
 		}
 		if err != nil {
+			// Every task yields one result, so a sink counting results
+			// still sees this one.
 			app.Log.Error("task failed", "task", truncate(string(task[0]), 80), "err", err)
-			continue
+			result = []byte("ERROR: " + err.Error())
 		}
 		if err := sendWithin(ctx, out, msg.Msg{result}, z.Timeout); err != nil {
 			return zmqError(err)
