@@ -64,7 +64,11 @@ func newZmqStreamCmd(app *App, name string) *cobra.Command {
 	}
 	switch name {
 	case "push", "pub", "dealer", "pair":
-		c.Flags().IntVar(&o.peers, "peers", 1, "with --bind, wait for this many peers before sending")
+		peersHelp := "with --bind, wait for this many peers before sending"
+		if name == "pub" {
+			peersHelp = "wait for this many subscribers before publishing"
+		}
+		c.Flags().IntVar(&o.peers, "peers", 1, peersHelp)
 	}
 	c.Example = zmqStreamExample(name)
 	return c
