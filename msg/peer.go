@@ -126,6 +126,9 @@ func (p *peer) writeLoop() {
 	}
 }
 
+// maxBatchBytes bounds the payload of one receive batch.
+const maxBatchBytes = 1 << 20
+
 // maxDirectWrite bounds what a sender writes from its own goroutine: a write
 // this small fits the socket buffer of a peer that keeps up with a
 // request-reply exchange, so it does not block.
@@ -180,10 +183,12 @@ func (p *peer) readLoop() {
 	}
 	deliver := s.typ.canRecv()
 	var batch []Msg
+	batchBytes := 0
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
+		batchBytes = 0
 		// Messages already read are delivered even if the connection has
 		// failed since; only closing the socket drops them.
 		select {
@@ -230,7 +235,12 @@ func (p *peer) readLoop() {
 			frames[0] = p.id
 		}
 		batch = append(batch, Msg(frames))
-		if len(batch) >= s.maxBatch {
+		for _, f := range frames {
+			batchBytes += len(f)
+		}
+		// Bound what a batch holds, in messages and in bytes, so the
+		// receive queue (a few batches) bounds memory too.
+		if len(batch) >= s.maxBatch || batchBytes >= maxBatchBytes {
 			flush()
 		}
 	}
