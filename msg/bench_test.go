@@ -66,3 +66,6 @@ func BenchmarkReqRepTCP(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkPushPullTCP1K(b *testing.B)  { benchPushPull(b, "tcp://127.0.0.1:*", 1024) }
+func BenchmarkPushPullTCP64K(b *testing.B) { benchPushPull(b, "tcp://127.0.0.1:*", 64<<10) }

@@ -72,7 +72,7 @@ const (
 	DefaultReconnectMax     = 5 * time.Second
 	// maxPendingBytes bounds the encoded bytes queued for one peer, whatever
 	// the HWM, so a burst of large messages cannot exhaust memory.
-	maxPendingBytes = 4 << 20
+	maxPendingBytes = 1 << 20
 )
 
 // Options configure a Socket. The zero value of every field is its documented

@@ -119,12 +119,17 @@ func (p *peer) writeLoop() {
 		if more {
 			signal(p.wake)
 		}
-		if cap(buf) > 1<<20 {
+		if cap(buf) > maxKeptBuffer {
 			buf = nil // do not keep a huge buffer for the next small burst
 		}
 		own = buf
 	}
 }
+
+// maxKeptBuffer is the largest write buffer a peer keeps for reuse: enough
+// for a full pending queue (maxPendingBytes plus the message that crossed
+// it), so that a steady stream does not regrow its buffer on every write.
+const maxKeptBuffer = 4 * maxPendingBytes
 
 // maxBatchBytes bounds the payload of one receive batch.
 const maxBatchBytes = 1 << 20
