@@ -294,3 +294,18 @@ func TestInteropLibzmqAnswersOurHeartbeats(t *testing.T) {
 	}
 	py.wait()
 }
+
+func TestInteropIPC(t *testing.T) {
+	ep := "ipc://" + t.TempDir() + "/rep.sock"
+	py := startPy(t, "rep", ep, "--bind", "--count", "1")
+	req := newSocket(t, Req, Options{})
+	connect(t, req, ep)
+	mustSend(t, req, "over ipc")
+	if got := py.msg(); !slices.Equal(got, []string{"over ipc"}) {
+		t.Fatalf("py got %q", got)
+	}
+	if got := mustRecv(t, req); !slices.Equal(got, []string{"World"}) {
+		t.Fatalf("got %q", got)
+	}
+	py.wait()
+}

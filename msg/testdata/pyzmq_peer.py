@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--wait-peers", type=int, default=0,
                     help="bound senders: wait for N connected peers (monitor)")
     ap.add_argument("--linger", type=int, default=5000)
+    ap.add_argument("--bind", action="store_true", help="bind ENDPOINT as given (ipc)")
     a = ap.parse_args()
 
     ctx = zmq.Context()
@@ -64,7 +65,7 @@ def main():
     monitor = None
     if a.wait_peers:
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-    bind = a.endpoint.endswith(":0") or a.endpoint.endswith(":*")
+    bind = a.bind or a.endpoint.endswith(":0") or a.endpoint.endswith(":*")
     if bind:
         ep = a.endpoint[:-2] + ":*" if a.endpoint.endswith(":0") else a.endpoint
         sock.bind(ep)
