@@ -146,7 +146,7 @@ func zmqError(err error) error {
 		return nil
 	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(err, msg.ErrAuth), errors.Is(err, msg.ErrTimeout):
+	case errors.Is(err, msg.ErrAuth), errors.Is(err, msg.ErrTimeout), errors.Is(err, msg.ErrPeerGone):
 		return withExitCode(ExitUnavailable, err)
 	case errors.Is(err, msg.ErrEndpoint), errors.Is(err, msg.ErrTooLarge):
 		return withExitCode(ExitUsage, err)

@@ -20,8 +20,9 @@ var (
 	// ErrUnknownPeer reports a ROUTER Send to an identity that is not
 	// connected.
 	ErrUnknownPeer = errors.New("msg: no peer with this identity")
-	// ErrPeerGone reports that the peer a reply was for disconnected before
-	// the reply could be queued.
+	// ErrPeerGone reports that the peer a REP reply was for disconnected
+	// before the reply could be queued, or that the peer a REQ request went
+	// to disconnected without replying.
 	ErrPeerGone = errors.New("msg: peer disconnected")
 	// ErrEndpoint reports a malformed or unsupported endpoint.
 	ErrEndpoint = errors.New("msg: invalid endpoint")

@@ -61,8 +61,10 @@ func (r *Requester) discard() {
 	}
 }
 
-// Request sends m and returns its reply. It fails with ErrTimeout (naming
-// the endpoints) after the last retry, with ErrAuth at once when the server
+// Request sends m and returns its reply. A timed-out attempt, or one whose
+// server disconnected before replying, is retried on a fresh socket. It
+// fails with ErrTimeout or ErrPeerGone (naming the endpoints) after the last
+// retry, with ErrAuth at once when the server
 // refuses our credentials, and with ctx's error when ctx is cancelled.
 func (r *Requester) Request(ctx context.Context, m Msg) (Msg, error) {
 	timeout := r.Timeout
@@ -86,7 +88,7 @@ func (r *Requester) Request(ctx context.Context, m Msg) (Msg, error) {
 			r.discard()
 			return nil, ctxErr(ctx)
 		}
-		if errors.Is(err, ErrAuth) || !errors.Is(err, ErrTimeout) {
+		if errors.Is(err, ErrAuth) || !(errors.Is(err, ErrTimeout) || errors.Is(err, ErrPeerGone)) {
 			r.discard()
 			return nil, err
 		}
@@ -100,12 +102,16 @@ func (r *Requester) Request(ctx context.Context, m Msg) (Msg, error) {
 			"endpoint", r.endpoints(), "attempt", i+1, "of", attempts, "err", err)
 		r.discard()
 	}
+	sentinel := ErrTimeout
+	if errors.Is(last, ErrPeerGone) {
+		sentinel = ErrPeerGone
+	}
 	if last != nil && !errors.Is(last, ErrTimeout) {
 		return nil, fmt.Errorf("%w: no reply from %s after %d attempt(s) of %v each (%v)",
-			ErrTimeout, r.endpoints(), attempts, timeout, last)
+			sentinel, r.endpoints(), attempts, timeout, last)
 	}
 	return nil, fmt.Errorf("%w: no reply from %s after %d attempt(s) of %v each",
-		ErrTimeout, r.endpoints(), attempts, timeout)
+		sentinel, r.endpoints(), attempts, timeout)
 }
 
 func (r *Requester) attempt(ctx context.Context, s *Socket, m Msg) (Msg, error) {

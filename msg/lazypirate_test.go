@@ -68,3 +68,39 @@ func toStrings(m Msg) []string {
 	}
 	return out
 }
+
+func TestRequesterRetriesWhenServerVanishes(t *testing.T) {
+	// The first server takes the request and dies without replying: the
+	// REQ notices at once (no need to wait out the timeout) and the retry
+	// reaches the second server.
+	router := newSocket(t, Router, Options{})
+	ep := bind(t, router, "tcp://127.0.0.1:*")
+	r := &Requester{Connect: []string{ep}, Timeout: 10 * time.Second, Retries: 1,
+		Options: Options{Logger: testLogger(t), ReconnectMin: 10 * time.Millisecond}}
+	defer r.Close()
+	type res struct {
+		m   Msg
+		err error
+	}
+	done := make(chan res, 1)
+	start := time.Now()
+	go func() {
+		m, err := r.Request(ctxT(t, 20*time.Second), NewMsg([]byte("A")))
+		done <- res{m, err}
+	}()
+	mustRecv(t, router)
+	router.Close()
+	rep := newSocket(t, Rep, Options{})
+	bind(t, rep, ep)
+	if got := mustRecv(t, rep); got[0] != "A" {
+		t.Fatalf("retry carried %q", got)
+	}
+	mustSend(t, rep, "from the second server")
+	got := <-done
+	if got.err != nil || string(got.m[0]) != "from the second server" {
+		t.Fatalf("got %q %v", got.m, got.err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v: the vanished server was not noticed before the 10s timeout", d)
+	}
+}

@@ -21,14 +21,17 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
+	var reqPeer *peer
+	var peerGone <-chan struct{}
 	switch s.typ {
 	case Req:
 		s.mu.Lock()
-		waiting := s.reqPeer != nil
+		reqPeer = s.reqPeer
 		s.mu.Unlock()
-		if !waiting {
+		if reqPeer == nil {
 			return nil, fmt.Errorf("%w: REQ must send a request before receiving", ErrState)
 		}
+		peerGone = reqPeer.done
 	case Rep:
 		s.mu.Lock()
 		pending := s.repPending
@@ -55,6 +58,18 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 			return nil, fmt.Errorf("msg: recv: %w", ctxErr(ctx))
 		case <-s.closing:
 			return nil, ErrClosed
+		case <-peerGone:
+			// The peer's reader hands over everything it read before the
+			// connection ended, so a reply, if any, is queued by now.
+			if m, ok := s.drainLocked(); ok {
+				return m, nil
+			}
+			s.mu.Lock()
+			if s.reqPeer == reqPeer {
+				s.reqPeer = nil // no reply can come: the socket may send again
+			}
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w (%s) before replying", ErrPeerGone, reqPeer.remote)
 		case <-authCh:
 			s.mu.Lock()
 			err := s.authErr
@@ -64,6 +79,27 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 				return nil, err
 			}
 			authCh = nil
+		}
+	}
+}
+
+// drainLocked looks through every batch already queued for an acceptable
+// message, without waiting. s.rmu held.
+func (s *Socket) drainLocked() (Msg, bool) {
+	for {
+		for s.curPos < len(s.cur.msgs) {
+			m := s.cur.msgs[s.curPos]
+			s.curPos++
+			if m, ok := s.accept(s.cur.p, m); ok {
+				return m, true
+			}
+		}
+		select {
+		case in := <-s.recvq:
+			s.cur, s.curPos = in, 0
+		default:
+			s.cur, s.curPos = inbound{}, 0
+			return nil, false
 		}
 	}
 }
