@@ -274,11 +274,11 @@ func recvOrStdinEnd(ctx context.Context, s *msg.Socket, sendDone <-chan error, s
 		*stdinDone = true
 		cancel()
 		r := <-res
+		if err != nil {
+			return nil, err // the send failed: that is the run's error
+		}
 		if r.err == nil {
 			return r.m, nil
-		}
-		if err != nil {
-			return nil, err
 		}
 		return nil, errStdinEnded
 	}
