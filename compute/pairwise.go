@@ -71,4 +71,3 @@ func twoSum(s, c, b float64) (float64, float64) {
 	}
 	return t, c
 }
-

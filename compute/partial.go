@@ -9,14 +9,14 @@ import "math"
 //
 // The zero value is the state of no values.
 type Partial struct {
-	Count int64   `json:"count"`     // values that are not NaN
-	NaN   int64   `json:"nan"`       // NaN values
-	Sum   float64 `json:"sum"`       // sum of the non-NaN values…
-	SumC  float64 `json:"sum_c"`     // …plus this compensation term (Neumaier)
-	Mean  float64 `json:"mean"`      // mean of the non-NaN values
-	M2    float64 `json:"m2"`        // sum of squared deviations from Mean
-	Min   float64 `json:"min"`       // smallest non-NaN value (+Inf if none)
-	Max   float64 `json:"max"`       // largest non-NaN value (-Inf if none)
+	Count int64   `json:"count"`      // values that are not NaN
+	NaN   int64   `json:"nan"`        // NaN values
+	Sum   float64 `json:"sum"`        // sum of the non-NaN values…
+	SumC  float64 `json:"sum_c"`      // …plus this compensation term (Neumaier)
+	Mean  float64 `json:"mean"`       // mean of the non-NaN values
+	M2    float64 `json:"m2"`         // sum of squared deviations from Mean
+	Min   float64 `json:"min"`        // smallest non-NaN value (+Inf if none)
+	Max   float64 `json:"max"`        // largest non-NaN value (-Inf if none)
 	HasMM bool    `json:"has_minmax"` // Min and Max are set
 }
 
