@@ -12,10 +12,14 @@ import (
 var ErrInput = errors.New("compute: bad input")
 
 // inputError is a one-line description of what is wrong and where.
-type inputError struct{ msg string }
+type inputError struct {
+	msg string
+	err error // the underlying error, if any
+}
 
 func (e *inputError) Error() string        { return "compute: " + e.msg }
 func (e *inputError) Is(target error) bool { return target == ErrInput }
+func (e *inputError) Unwrap() error        { return e.err }
 
 // inputErr formats an input error: "compute: <msg>", matching ErrInput.
 func inputErr(format string, args ...any) error {

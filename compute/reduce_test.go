@@ -69,7 +69,7 @@ func naive(a []float64, op Op, ddof int, skip bool) float64 {
 	return math.NaN()
 }
 
-func close(got, want float64) bool {
+func near(got, want float64) bool {
 	if math.IsNaN(want) {
 		return math.IsNaN(got)
 	}
@@ -97,7 +97,7 @@ func TestFullReductionsMatchNaive(t *testing.T) {
 				for _, ddof := range []int{0, 1} {
 					r := mustReduce(t, src, Options{Op: op, SkipNaN: skip, DDOF: ddof})
 					got, want := r.Value(), naive(data, op, ddof, skip)
-					if !close(got, want) {
+					if !near(got, want) {
 						t.Errorf("nan=%v %v skip=%v ddof=%d: got %v, want %v", nanFrac, op, skip, ddof, got, want)
 					}
 				}
@@ -143,7 +143,7 @@ func TestAxisReductionsMatchNaive(t *testing.T) {
 						t.Fatalf("%v axis %d: %d values, want %d", c.shape, ax, len(got), len(slices))
 					}
 					for i, s := range slices {
-						if want := naive(s, op, 1, skip); !close(got[i], want) {
+						if want := naive(s, op, 1, skip); !near(got[i], want) {
 							t.Errorf("%v chunks %v axis %d %v skip=%v [%d]: got %v, want %v", c.shape, c.chunks, ax, op, skip, i, got[i], want)
 						}
 					}
@@ -335,7 +335,7 @@ func TestPartialMergeMatchesWhole(t *testing.T) {
 		merged.Merge(&b)
 	}
 	for _, op := range []Op{Mean, Var, Min, Max, Count} {
-		if a, b := whole.Value(op, 0, false), merged.Value(op, 0, false); !close(a, b) {
+		if a, b := whole.Value(op, 0, false), merged.Value(op, 0, false); !near(a, b) {
 			t.Errorf("%v: whole %v, merged %v", op, a, b)
 		}
 	}
