@@ -16,6 +16,7 @@ type workerState struct {
 	buf     []float64 // one npBlock piece
 	scratch []float64 // NaN compaction, npBlock
 	chunk   []float64 // a whole chunk, for axis reductions
+	cols    []float64 // CSV: npBlock values per selected column
 }
 
 // runChunks runs fn over chunks 0..n-1 on up to workers goroutines and
