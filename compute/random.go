@@ -184,7 +184,20 @@ func (s *daskSeeder) keys(k int) []uint32 {
 		s.pending[s.next] = w
 		s.next++
 	}
-	w := s.pending[k]
+	w, ok := s.pending[k]
+	if !ok {
+		// Read before (outside a reduction that resets the seeder): replay
+		// the master stream up to chunk k.
+		var m rng.MT19937
+		m.Seed(s.seed)
+		for range 624 * k {
+			m.Uint32()
+		}
+		w = make([]uint32, 624)
+		for i := range w {
+			w[i] = m.Uint32()
+		}
+	}
 	delete(s.pending, k)
 	return w
 }
