@@ -444,4 +444,3 @@ func computeJSON(res *compute.Result, opts *computeOptions, elapsed time.Duratio
 func trimComputePrefix(err error) string {
 	return strings.TrimPrefix(err.Error(), "compute: ")
 }
-
