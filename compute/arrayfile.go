@@ -30,6 +30,7 @@ type ArrayFile struct {
 
 	data   []byte   // mapped data (nil when streaming)
 	mapped []byte   // whole mapping, for Munmap
+	skew   int      // offset of data in mapped
 	file   *os.File // owned, closed by Close
 	stream *chunkStream
 }
@@ -183,7 +184,8 @@ func (a *ArrayFile) mmap(f *os.File, off, n int64) error {
 	}
 	_ = unix.Madvise(m, unix.MADV_SEQUENTIAL)
 	a.mapped = m
-	a.data = m[off-base:]
+	a.skew = int(off - base)
+	a.data = m[a.skew:]
 	return nil
 }
 
@@ -299,7 +301,9 @@ func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]fl
 	}
 	if isContiguousRegion(a.g.Shape, start, size) {
 		off := ravel(start, a.g.Shape) * isz
-		return a.pieces(a.data[off:off+n*isz], n, buf, fn)
+		err := a.pieces(a.data[off:off+n*isz], n, buf, fn)
+		a.release(off, n*isz)
+		return err
 	}
 	// A general region: runs along the last axis, gathered into pieces.
 	last := len(size) - 1
@@ -330,6 +334,19 @@ func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]fl
 		return fn(buf[:m])
 	}
 	return nil
+}
+
+// release drops the page-table entries of a chunk's pages once the chunk is
+// reduced (MADV_DONTNEED on a read-only shared file mapping: the page cache
+// keeps the data), so the resident set stays near workers × chunk size
+// instead of growing to the file's size.
+func (a *ArrayFile) release(off, n int) {
+	page := os.Getpagesize()
+	lo := (a.skew + off + page - 1) / page * page
+	hi := (a.skew + off + n) / page * page
+	if hi-lo >= 16*page {
+		_ = unix.Madvise(a.mapped[lo:hi], unix.MADV_DONTNEED)
+	}
 }
 
 // pieces hands the n values in b to fn in npBlock pieces: in place for

@@ -27,20 +27,33 @@ func (t *Text) reduce(ctx context.Context, o *Options) (*Result, error) {
 			var p Partial
 			m := 0
 			i, n := 0, len(b)
-			for {
-				for i < n && isSpace(b[i]) {
+			for i < n {
+				if spaceTab[b[i]] {
 					i++
+					continue
 				}
-				if i >= n {
-					break
-				}
+				// Fast path: an unsigned integer of at most 15 digits
+				// (exact in float64), as seq prints them.
 				s := i
-				for i < n && !isSpace(b[i]) {
-					i++
+				var u uint64
+				j := i
+				for j < n && j-s < 16 && b[j]-'0' < 10 {
+					u = u*10 + uint64(b[j]-'0')
+					j++
 				}
-				v, ok := parseNumber(b[s:i])
-				if !ok {
-					return nil, &parseError{pos: s, msg: fmt.Sprintf("malformed number %q", clip(b[s:i]))}
+				var v float64
+				if j > s && j-s <= 15 && (j == n || spaceTab[b[j]]) {
+					v = float64(u)
+					i = j
+				} else {
+					for j < n && !spaceTab[b[j]] {
+						j++
+					}
+					var ok bool
+					if v, ok = parseNumber(b[s:j]); !ok {
+						return nil, &parseError{pos: s, msg: fmt.Sprintf("malformed number %q", clip(b[s:j]))}
+					}
+					i = j
 				}
 				w.buf[m] = v
 				m++
@@ -64,6 +77,9 @@ func (t *Text) reduce(ctx context.Context, o *Options) (*Result, error) {
 	n := int(parts[0].Count + parts[0].NaN)
 	return &Result{Shape: []int{}, Input: Grid{Shape: []int{n}, Chunks: []int{}}, Partials: parts}, nil
 }
+
+// spaceTab marks the bytes that separate numbers: space, \t, \n, \v, \f, \r.
+var spaceTab = [256]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': true, '\r': true}
 
 func blockBytes(n int) int {
 	if n <= 0 {
