@@ -2,6 +2,8 @@ package compute
 
 import (
 	"context"
+	"math"
+	"math/big"
 	"sync"
 
 	"github.com/dsys-dev/dsys/compute/internal/rng"
@@ -125,7 +127,7 @@ func (r *Random) read(ctx context.Context, k int, buf []float64, fn func([]float
 		}
 		return generate(n, buf, fill, fn)
 	default:
-		w := rng.NewWy(rng.Mix64(r.Seed ^ rng.Mix64(uint64(k)^0x5851f42d4c957f2d)))
+		w := rng.NewWy(chunkSeed(r.Seed, k))
 		fill := w.FillUniform
 		if r.Dist == Normal {
 			fill = w.FillNormal
@@ -200,4 +202,40 @@ func (s *daskSeeder) keys(k int) []uint32 {
 	}
 	delete(s.pending, k)
 	return w
+}
+
+// exactSum is the fast path of Mean and Sum over a uniform FastRNG chunk:
+// the values are integers × 2^-53, so their sum is accumulated exactly in
+// integer arithmetic (no float work per value) and rounded once.
+func (r *Random) exactSum(k int) (Partial, bool) {
+	if r.RNG != FastRNG || r.Dist != Uniform {
+		return Partial{}, false
+	}
+	_, size := r.g.Region(k)
+	n := prod(size)
+	w := rng.NewWy(chunkSeed(r.Seed, k))
+	hi, lo := w.SumUniform53(n)
+	s, c := roundU128(hi, lo)
+	p := Partial{Count: int64(n), Sum: math.Ldexp(s, -53), SumC: math.Ldexp(c, -53)}
+	if n > 0 {
+		p.Mean = p.Sum / float64(n)
+	}
+	return p, true
+}
+
+// chunkSeed derives chunk k's FastRNG seed.
+func chunkSeed(seed uint64, k int) uint64 {
+	return rng.Mix64(seed ^ rng.Mix64(uint64(k)^0x5851f42d4c957f2d))
+}
+
+// roundU128 splits hi·2^64+lo into its nearest float64 and the (exact)
+// rounding remainder.
+func roundU128(hi, lo uint64) (float64, float64) {
+	v := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+	v.Or(v, new(big.Int).SetUint64(lo))
+	f := new(big.Float).SetInt(v)
+	s, _ := f.Float64()
+	sb, _ := new(big.Float).SetFloat64(s).Int(nil)
+	c, _ := new(big.Float).SetInt(v.Sub(v, sb)).Float64()
+	return s, c
 }

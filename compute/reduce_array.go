@@ -31,6 +31,12 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 			var err error
 			if compat {
 				p, err = chunkCompat(ctx, src, k, w, o.SkipNaN)
+			} else if es, ok := src.(exactSummer); ok && nd == (needs{sum: true}) {
+				if p, ok = es.exactSum(k); !ok {
+					p, err = chunkFull(ctx, src, k, w, nd)
+				} else {
+					err = checkCtx(ctx)
+				}
 			} else {
 				p, err = chunkFull(ctx, src, k, w, nd)
 			}
@@ -64,6 +70,11 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 	r.Shape = append(append([]int(nil), g.Shape[:ax]...), g.Shape[ax+1:]...)
 	r.Partials = scatterAxis(cells, nb, g, ax)
 	return r, nil
+}
+
+// exactSummer is a source that can sum a chunk without materialising it.
+type exactSummer interface {
+	exactSum(k int) (Partial, bool)
 }
 
 // chunkFull summarises chunk k piece by piece.

@@ -2,6 +2,7 @@ package rng
 
 import (
 	"math"
+	"math/bits"
 	"testing"
 
 	"gonum.org/v1/gonum/mathext/prng"
@@ -107,5 +108,23 @@ func BenchmarkMTFillUniform(b *testing.B) {
 	b.SetBytes(8 * 8192)
 	for b.Loop() {
 		m.FillUniform(buf)
+	}
+}
+
+func TestSumUniform53MatchesFill(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 4, 4095, 4096, 4097, 100_003} {
+		a, b := NewWy(uint64(n)), NewWy(uint64(n))
+		buf := make([]float64, n)
+		a.FillUniform(buf)
+		var hi, lo uint64
+		for _, v := range buf {
+			var c uint64
+			lo, c = bits.Add64(lo, uint64(v*(1<<53)), 0)
+			hi += c
+		}
+		ghi, glo := b.SumUniform53(n)
+		if ghi != hi || glo != lo || a.s != b.s {
+			t.Fatalf("n=%d: sum %d:%d, want %d:%d (state %x vs %x)", n, ghi, glo, hi, lo, b.s, a.s)
+		}
 	}
 }
