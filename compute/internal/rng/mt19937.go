@@ -87,11 +87,14 @@ func (m *MT19937) Uint32() uint32 {
 	}
 	y := m.mt[m.i]
 	m.i++
+	return temper(y)
+}
+
+func temper(y uint32) uint32 {
 	y ^= y >> 11
 	y ^= (y << 7) & 0x9d2c5680
 	y ^= (y << 15) & 0xefc60000
-	y ^= y >> 18
-	return y
+	return y ^ (y >> 18)
 }
 
 // Float64 returns NumPy's random_sample double: 27 + 26 bits of two outputs.
@@ -101,10 +104,34 @@ func (m *MT19937) Float64() float64 {
 	return (float64(a)*67108864 + float64(b)) / 9007199254740992
 }
 
-// FillUniform fills dst with Float64 values, in order.
+// FillUniform fills dst with Float64 values, in order, straight from the
+// state array (the same bits as successive Float64 calls: dividing by 2^53
+// and multiplying by 2^-53 are the same exact operation).
 func (m *MT19937) FillUniform(dst []float64) {
-	for i := range dst {
-		dst[i] = m.Float64()
+	for len(dst) > 0 {
+		if m.i >= mtN {
+			m.generate()
+		}
+		pairs := (mtN - m.i) / 2
+		if pairs == 0 { // one word left: the pair straddles a refill
+			dst[0] = m.Float64()
+			dst = dst[1:]
+			continue
+		}
+		n := min(pairs, len(dst))
+		words := m.mt[m.i : m.i+2*n]
+		out := dst[:n]
+		for j := range out {
+			if len(words) < 2 {
+				break
+			}
+			a := temper(words[0]) >> 5
+			b := temper(words[1]) >> 6
+			words = words[2:]
+			out[j] = float64(int64(a)<<26|int64(b)) * 0x1p-53
+		}
+		m.i += 2 * n
+		dst = dst[n:]
 	}
 }
 

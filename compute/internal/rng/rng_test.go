@@ -128,3 +128,20 @@ func TestSumUniform53MatchesFill(t *testing.T) {
 		}
 	}
 }
+
+func TestMTFillMatchesFloat64(t *testing.T) {
+	var a, b MT19937
+	a.SeedFromKeys([]uint32{1, 2, 3})
+	b.SeedFromKeys([]uint32{1, 2, 3})
+	a.Uint32() // an odd offset: pairs straddle the refills
+	b.Uint32()
+	buf := make([]float64, 5000)
+	for _, n := range []int{1, 311, 312, 313, 1000, 3363} {
+		a.FillUniform(buf[:n])
+		for i, v := range buf[:n] {
+			if w := b.Float64(); v != w {
+				t.Fatalf("n=%d [%d]: fill %v, Float64 %v", n, i, v, w)
+			}
+		}
+	}
+}
