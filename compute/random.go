@@ -204,15 +204,19 @@ func (s *daskSeeder) keys(k int) []uint32 {
 	return w
 }
 
-// exactSum is the fast path of Mean and Sum over a uniform FastRNG chunk:
+// exactSum is the fast path of Count over any random chunk (no values are
+// needed), and of Mean and Sum over a uniform FastRNG chunk:
 // the values are integers × 2^-53, so their sum is accumulated exactly in
 // integer arithmetic (no float work per value) and rounded once.
-func (r *Random) exactSum(k int) (Partial, bool) {
-	if r.RNG != FastRNG || r.Dist != Uniform {
-		return Partial{}, false
-	}
+func (r *Random) exactSum(k int, nd needs) (Partial, bool) {
 	_, size := r.g.Region(k)
 	n := prod(size)
+	if nd == (needs{}) { // count: generated values are never NaN
+		return Partial{Count: int64(n)}, true
+	}
+	if r.RNG != FastRNG || r.Dist != Uniform || nd != (needs{sum: true}) {
+		return Partial{}, false
+	}
 	w := rng.NewWy(chunkSeed(r.Seed, k))
 	hi, lo := w.SumUniform53(n)
 	s, c := roundU128(hi, lo)

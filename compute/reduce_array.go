@@ -31,8 +31,8 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 			var err error
 			if compat {
 				p, err = chunkCompat(ctx, src, k, w, o.SkipNaN)
-			} else if es, ok := src.(exactSummer); ok && nd == (needs{sum: true}) {
-				if p, ok = es.exactSum(k); !ok {
+			} else if es, ok := src.(exactSummer); ok {
+				if p, ok = es.exactSum(k, nd); !ok {
 					p, err = chunkFull(ctx, src, k, w, nd)
 				} else {
 					err = checkCtx(ctx)
@@ -74,7 +74,7 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 
 // exactSummer is a source that can sum a chunk without materialising it.
 type exactSummer interface {
-	exactSum(k int) (Partial, bool)
+	exactSum(k int, nd needs) (Partial, bool)
 }
 
 // chunkFull summarises chunk k piece by piece.

@@ -23,4 +23,5 @@ for line in open(f"{out_dir}/cases.txt"):
 print("| job | dsys (median) | peak RSS | anchor | anchor (median) | peak RSS | anchor/dsys | target |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for name, oc, mo, ro, ac, ma, ra, ratio, target in rows:
+    ac = ac.replace("|", "\\|")
     print(f"| {name} | {mo:.3f} s | {ro} | `{ac}` | {ma:.3f} s | {ra} | **{ratio:.1f}×** | {target} |")
