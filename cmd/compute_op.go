@@ -36,6 +36,8 @@ type computeOptions struct {
 	column     string
 	delimiter  byte
 	out        string
+	shapeSet   bool
+	chunksSet  bool
 }
 
 var opHelp = map[compute.Op]string{
@@ -142,6 +144,14 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 			default:
 				return usageErrorf("--format: want npy, csv, tsv, raw or text, got %q", opts.format)
 			}
+			if opts.input != "" {
+				for _, f := range []string{"seed", "dist", "rng", "dask-compat"} {
+					if c.Flags().Changed(f) {
+						return usageErrorf("--%s applies to the random array, not to an input file", f)
+					}
+				}
+			}
+			opts.shapeSet, opts.chunksSet = c.Flags().Changed("shape"), c.Flags().Changed("chunks")
 			return runCompute(c.Context(), app, opts)
 		},
 	}
@@ -250,6 +260,12 @@ func computeSource(app *App, opts *computeOptions) (compute.Source, func(), erro
 			return nil, noop, withExitCode(ExitUsage, fmt.Errorf("compute: %w", err))
 		}
 		return f, func() { f.Close() }, nil
+	}
+	if opts.shapeSet && format != "raw" {
+		return nil, noop, usageErrorf("--shape applies to the random array and --format raw, not to %s input", format)
+	}
+	if opts.chunksSet && format != "raw" && format != "npy" {
+		return nil, noop, usageErrorf("--chunks applies to random, .npy and raw input, not to %s input (see compute.block_bytes)", format)
 	}
 	switch format {
 	case "npy", "raw":

@@ -125,6 +125,7 @@ func TestComputeBadInput(t *testing.T) {
 	obj := filepath.Join(dir, "o.npy")
 	h := "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }"
 	os.WriteFile(obj, append([]byte(npy.Magic+"\x01\x00"+string(rune(len(h)))+"\x00"), h...), 0o644)
+	empty := writeNPY(t, dir, "empty.npy", []int{0, 3}, nil)
 	bad := filepath.Join(dir, "bad.txt")
 	os.WriteFile(bad, []byte("1 2\n3 4x\n"), 0o644)
 	cases := []struct {
@@ -141,12 +142,19 @@ func TestComputeBadInput(t *testing.T) {
 		{"", []string{"mean", "--axis", "2", "--shape", "4,4"}, "axis 2 is out of range"},
 		{" \n", []string{"mean"}, "empty input: mean needs at least one value"},
 		{"", []string{"mean", "--rng", "mt"}, `unknown generator "mt"`},
+		{"", []string{"mean", bad, "--seed", "3"}, "--seed applies to the random array"},
+		{"", []string{"mean", bad, "--shape", "3,3"}, "--shape applies to the random array and --format raw"},
+		{"", []string{"mean", bad, "--chunks", "3"}, "--chunks applies to random, .npy and raw input"},
+		{"", []string{"mean", empty}, "empty input: mean needs at least one value"},
 	}
 	for _, c := range cases {
 		out, errOut, code := runDsys(t, c.stdin, append([]string{"compute"}, c.args...)...)
 		if code != ExitUsage || out != "" || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%v: code %d stdout %q stderr %q, want exit 2 and %q", c.args, code, out, errOut, c.want)
 		}
+	}
+	if out, _, code := runDsys(t, "", "compute", "sum", empty); code != 0 || out != "0.0\n" {
+		t.Errorf("sum of an empty .npy: code %d out %q", code, out)
 	}
 	// Empty input is 0 for sum and count.
 	for _, op := range []string{"sum", "count"} {
@@ -224,5 +232,32 @@ func TestComputeSIGINTStopsPromptly(t *testing.T) {
 	}
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted {
 		t.Fatalf("exit %v, want 130", err)
+	}
+}
+
+// TestComputeDaskDigits: the command prints the very digits Dask prints.
+func TestComputeDaskDigits(t *testing.T) {
+	isolateConfig(t)
+	py := testenv.Python(t, "dask.array")
+	for _, c := range []struct{ seed, shape, chunks string }{
+		{"0", "1000,1000", "100,100"},
+		{"31337", "777,555", "200,123"},
+	} {
+		script := "import dask.array as da\nda.random.seed(" + c.seed + ")\nx = da.random.random((" + c.shape + "), chunks=(" + c.chunks + "))\nprint(x.mean().compute())\nprint(x.sum().compute())\n"
+		want, err := exec.Command(py, "-c", script).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		for _, op := range []string{"mean", "sum"} {
+			out, errOut, code := runDsys(t, "", "compute", op, "--rng", "dask", "--dask-compat", "--seed", c.seed, "--shape", c.shape, "--chunks", c.chunks)
+			if code != 0 {
+				t.Fatalf("code %d: %s", code, errOut)
+			}
+			got.WriteString(out)
+		}
+		if got.String() != string(want) {
+			t.Errorf("seed %s shape %s chunks %s: dsys printed %q, Dask %q", c.seed, c.shape, c.chunks, got.String(), want)
+		}
 	}
 }
