@@ -49,3 +49,19 @@ func BenchmarkReduceBlockStats(b *testing.B) {
 		reduceBlock(a, Stats.needs(), s)
 	}
 }
+
+func BenchmarkMinMax(b *testing.B) {
+	a := randData(1, npBlock, 0)
+	b.SetBytes(8 * npBlock)
+	for b.Loop() {
+		minMax(a)
+	}
+}
+
+func BenchmarkSumSquaredDev(b *testing.B) {
+	a := randData(1, npBlock, 0)
+	b.SetBytes(8 * npBlock)
+	for b.Loop() {
+		sumSquaredDev(a, 0.5)
+	}
+}

@@ -20,12 +20,13 @@ func reduceBlock(a []float64, nd needs, scratch []float64) Partial {
 		p.Mean = s / float64(len(a))
 	}
 	if nd.minmax {
-		var pr float64
-		p.Min, p.Max, pr = minMax(a)
+		p.Min, p.Max = minMax(a)
 		p.HasMM = true
-		probe += pr
 	}
-	if !nd.sum && !nd.m2 && !nd.minmax {
+	if !nd.sum && !nd.m2 {
+		// No sum to reveal NaN or ±Inf: probe for them. (Builtin min and
+		// max propagate NaN, so for min/max-only ops the extremes would
+		// show it too, but the probe also catches ±Inf for the slow path.)
 		probe = nanProbe(a)
 	}
 	if probe != 0 || math.IsNaN(probe) {
@@ -58,7 +59,7 @@ func reduceBlockSlow(a []float64, nd needs, scratch []float64) Partial {
 		p.Mean = p.Sum / float64(k)
 	}
 	if nd.minmax {
-		p.Min, p.Max, _ = minMax(b)
+		p.Min, p.Max = minMax(b)
 		p.HasMM = true
 	}
 	if nd.m2 {
@@ -71,40 +72,51 @@ func reduceBlockSlow(a []float64, nd needs, scratch []float64) Partial {
 	return p
 }
 
-// minMax returns the extremes of a (non-empty) and Σ v·0, which is 0 unless
-// a holds NaN or ±Inf.
-func minMax(a []float64) (lo, hi, probe float64) {
-	lo0, hi0 := a[0], a[0]
-	lo1, hi1 := lo0, hi0
-	var p0, p1 float64
-	for len(a) >= 2 {
-		v0, v1 := a[0], a[1]
-		if v0 < lo0 {
-			lo0 = v0
+// minMax returns the extremes of a (non-empty), four lanes at a time.
+// NaN values are skipped by the comparisons (callers detect them apart).
+func minMax(a []float64) (lo, hi float64) {
+	l0, l1, l2, l3 := a[0], a[0], a[0], a[0]
+	h0, h1, h2, h3 := l0, l0, l0, l0
+	for len(a) >= 4 {
+		v0, v1, v2, v3 := a[0], a[1], a[2], a[3]
+		// Branches, not min/max builtins: new extremes get rare
+		// quickly, so these are well predicted, and the builtins' NaN
+		// and ±0 fix-ups cost more.
+		if v0 < l0 {
+			l0 = v0
 		}
-		if v0 > hi0 {
-			hi0 = v0
+		if v1 < l1 {
+			l1 = v1
 		}
-		if v1 < lo1 {
-			lo1 = v1
+		if v2 < l2 {
+			l2 = v2
 		}
-		if v1 > hi1 {
-			hi1 = v1
+		if v3 < l3 {
+			l3 = v3
 		}
-		p0 += v0 * 0
-		p1 += v1 * 0
-		a = a[2:]
+		if v0 > h0 {
+			h0 = v0
+		}
+		if v1 > h1 {
+			h1 = v1
+		}
+		if v2 > h2 {
+			h2 = v2
+		}
+		if v3 > h3 {
+			h3 = v3
+		}
+		a = a[4:]
 	}
 	for _, v := range a {
-		if v < lo0 {
-			lo0 = v
+		if v < l0 {
+			l0 = v
 		}
-		if v > hi0 {
-			hi0 = v
+		if v > h0 {
+			h0 = v
 		}
-		p0 += v * 0
 	}
-	return math.Min(lo0, lo1), math.Max(hi0, hi1), p0 + p1
+	return math.Min(math.Min(l0, l1), math.Min(l2, l3)), math.Max(math.Max(h0, h1), math.Max(h2, h3))
 }
 
 // nanProbe is Σ v·0: 0 unless a holds NaN or ±Inf.
