@@ -145,3 +145,14 @@ func TestMTFillMatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+func TestFillNormalMatchesNormal(t *testing.T) {
+	a, b := NewWy(3), NewWy(3)
+	buf := make([]float64, 100_000)
+	a.FillNormal(buf)
+	for i, v := range buf {
+		if w := b.Normal(); v != w {
+			t.Fatalf("[%d]: fill %v, Normal %v", i, v, w)
+		}
+	}
+}
