@@ -44,8 +44,11 @@ lint:
 ## demo: the main job of each subsystem on built-in defaults
 demo: build demo-compute demo-zmq demo-queue
 
+## demo-compute: the seed job: the mean of a lazily generated 10000×10000 random array in 1000×1000 chunks
 demo-compute: build
-	@echo "== dsys compute: (not yet built)" >&2
+	@echo "== dsys compute mean   # x = da.random.random((10000, 10000), chunks=(1000, 1000)); x.mean()" >&2
+	@if [ -x /usr/bin/time ]; then /usr/bin/time -f "   (%es wall, peak RSS %MKB)" $(BIN) compute mean </dev/null; \
+	else $(BIN) compute mean </dev/null; fi
 
 demo-zmq: build
 	@echo "== dsys zmq: (not yet built)" >&2
@@ -56,8 +59,9 @@ demo-queue: build
 ## bench: every benchmark, each beside its anchor in the same run (see README)
 bench: build bench-compute bench-zmq bench-queue
 
+## bench-compute: dsys compute beside Dask, NumPy and datamash (bench/compute/run.sh; RUNS=n)
 bench-compute: build
-	@echo "== compute benchmark: (not yet built)" >&2
+	./bench/compute/run.sh $(RUNS)
 
 bench-zmq: build
 	@echo "== zmq benchmark: (not yet built)" >&2
