@@ -102,6 +102,9 @@ type Consumer interface {
 	// Cancel stops the flow; Deliveries is closed once nothing more comes.
 	// Unsettled deliveries may still be settled after Cancel.
 	Cancel() error
+	// Close cancels and releases the consumer: deliveries still unsettled
+	// go back to the queue (marked redelivered) and can no longer be settled.
+	Close() error
 }
 
 // QueueInfo is what Inspect tells about a queue.
@@ -133,7 +136,7 @@ type Broker interface {
 	Inspect(ctx context.Context, queue string) (QueueInfo, error)
 	// Purge drops a queue's ready messages and returns how many.
 	Purge(ctx context.Context, queue string) (int, error)
-	// Delete removes a queue.
+	// Delete removes a queue (and any delay queues PublishAt made for it).
 	Delete(ctx context.Context, queue string) error
 	// Close ends the connection; consumers' channels are closed.
 	Close() error
