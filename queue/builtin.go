@@ -7,8 +7,8 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
-	"strconv"
 	"sort"
+	"strconv"
 	"time"
 )
 

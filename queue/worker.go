@@ -104,7 +104,7 @@ type Worker struct {
 
 	ready     chan struct{} // closed once consuming
 	done      *recentSet    // ids whose result is out but whose ack failed
-	declared  sync.Map   // queue names declared for callbacks
+	declared  sync.Map      // queue names declared for callbacks
 	startedAt time.Time
 }
 
