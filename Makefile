@@ -1,0 +1,66 @@
+# dsys — see README.md. `make demo` runs the main job, `make test` the tests.
+
+GO      ?= go
+BIN     ?= bin/dsys
+PKG     := github.com/dsys-dev/dsys
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X $(PKG)/cmd.version=$(VERSION) -X $(PKG)/cmd.commit=$(COMMIT)
+# The race detector needs cgo, so a C compiler; without one the tests run without it.
+RACE    := $(shell command -v $${CC:-cc} >/dev/null 2>&1 && echo -race)
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build install test test-all peers demo bench lint \
+	demo-compute demo-zmq demo-queue bench-compute bench-zmq bench-queue
+
+all: build
+
+## build: the dsys binary in bin/, pure Go (CGO_ENABLED=0), version stamped
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## install: go install with the version stamped
+install:
+	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' .
+
+## test: every test; integration tests skip with a reason when their service is absent
+test:
+	CGO_ENABLED=$(if $(RACE),1,0) $(GO) test $(RACE) -count=1 -timeout 20m ./...
+
+## test-all: install the test peers, then run the tests with nothing allowed to skip
+test-all: peers
+	DSYS_TEST_REQUIRE_SERVICES=1 $(MAKE) test
+
+## peers: install (from Debian's packages) and start what integration tests and benchmarks need
+peers:
+	./scripts/install-peers.sh
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## demo: the main job of each subsystem on built-in defaults
+demo: build demo-compute demo-zmq demo-queue
+
+demo-compute: build
+	@echo "== dsys compute: (not yet built)" >&2
+
+demo-zmq: build
+	@echo "== dsys zmq: (not yet built)" >&2
+
+demo-queue: build
+	@echo "== dsys queue: (not yet built)" >&2
+
+## bench: every benchmark, each beside its anchor in the same run (see README)
+bench: build bench-compute bench-zmq bench-queue
+
+bench-compute: build
+	@echo "== compute benchmark: (not yet built)" >&2
+
+bench-zmq: build
+	@echo "== zmq benchmark: (not yet built)" >&2
+
+bench-queue: build
+	@echo "== queue benchmark: (not yet built)" >&2

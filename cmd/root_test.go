@@ -1,0 +1,181 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dsys-dev/dsys/config"
+)
+
+func TestExitCodeMapping(t *testing.T) {
+	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	cases := []struct {
+		name        string
+		err         error
+		interrupted bool
+		want        int
+	}{
+		{"nil", nil, false, ExitOK},
+		{"plain failure", errors.New("boom"), false, ExitFailure},
+		{"usage", usageErrorf("bad flag"), false, ExitUsage},
+		{"config error", fmt.Errorf("wrapped: %w", &config.Error{Key: "k", Msg: "m"}), false, ExitUsage},
+		{"explicit unavailable", withExitCode(ExitUnavailable, errors.New("no broker")), false, ExitUnavailable},
+		{"deadline", fmt.Errorf("recv: %w", context.DeadlineExceeded), false, ExitUnavailable},
+		{"io deadline", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), false, ExitUnavailable},
+		{"dial refused", fmt.Errorf("connect: %w", dialErr), false, ExitUnavailable},
+		{"cancelled by signal", fmt.Errorf("serve: %w", context.Canceled), true, ExitInterrupted},
+		{"any error after signal", errors.New("broken pipe"), true, ExitInterrupted},
+		{"classified error after signal keeps its code", usageErrorf("bad"), true, ExitUsage},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := exitCode(c.err, c.interrupted); got != c.want {
+				t.Errorf("exitCode(%v, %v) = %d, want %d", c.err, c.interrupted, got, c.want)
+			}
+		})
+	}
+}
+
+func TestUsageErrorsExit2WithOneLine(t *testing.T) {
+	isolateConfig(t)
+	cases := [][]string{
+		{"bogus"},
+		{"--no-such-flag"},
+		{"config", "show", "extra-arg"},
+		{"zmq", "no-such-subcommand"},
+		{"-o", "yaml", "version"},
+		{"completion", "powershell"},
+	}
+	for _, args := range cases {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			out, errOut, code := runDsys(t, "", args...)
+			if code != ExitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", code, ExitUsage, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if !strings.HasPrefix(errOut, "dsys: ") || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("stderr %q, want one line starting with 'dsys: '", errOut)
+			}
+		})
+	}
+}
+
+func TestJSONErrorOutput(t *testing.T) {
+	isolateConfig(t)
+	out, errOut, code := runDsys(t, "", "-o", "json", "config", "show", "extra")
+	if code != ExitUsage || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	var got struct {
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}
+	if err := json.Unmarshal([]byte(errOut), &got); err != nil {
+		t.Fatalf("stderr %q is not one JSON object: %v", errOut, err)
+	}
+	if !strings.Contains(got.Error, "unknown command") && !strings.Contains(got.Error, "accepts 0 arg") {
+		t.Errorf("error %q does not say what was wrong", got.Error)
+	}
+	if got.ExitCode != ExitUsage {
+		t.Errorf("exit_code %d, want %d", got.ExitCode, ExitUsage)
+	}
+}
+
+func TestInterruptedRunExits130(t *testing.T) {
+	isolateConfig(t)
+	var out, errOut strings.Builder
+	app := &App{IO: IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, output: "text"}
+	root := newRootCmd(app)
+	root.AddCommand(&cobra.Command{Use: "wait", RunE: func(c *cobra.Command, _ []string) error {
+		<-c.Context().Done() // a long-running command stopped by the signal
+		return fmt.Errorf("wait: %w", c.Context().Err())
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as SIGINT does
+	if code := execute(ctx, app, root, []string{"wait"}); code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d", code, ExitInterrupted)
+	}
+	if !strings.HasPrefix(errOut.String(), "dsys: interrupted") || out.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q", out.String(), errOut.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runDsys(t, "", "version", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var b buildInfo
+	if err := json.Unmarshal([]byte(out), &b); err != nil {
+		t.Fatalf("version -o json: %v: %q", err, out)
+	}
+	if b.Version == "" || b.Commit == "" || !strings.HasPrefix(b.Go, "go") {
+		t.Errorf("incomplete build info %+v", b)
+	}
+	out, _, _ = runDsys(t, "", "version")
+	if !strings.HasPrefix(out, "dsys ") || !strings.Contains(out, b.Go) {
+		t.Errorf("version prints %q", out)
+	}
+}
+
+func TestCompletionScripts(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		out, errOut, code := runDsys(t, "", "completion", shell)
+		if code != 0 || !strings.Contains(out, "dsys") || len(out) < 500 {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", shell, code, len(out), errOut)
+		}
+	}
+}
+
+// TestBoundFlagsNameKeys walks the whole command tree: every flag bound to a
+// config key names a key that exists, so a typo cannot silently unbind it.
+func TestBoundFlagsNameKeys(t *testing.T) {
+	known := map[string]bool{}
+	for _, k := range config.Keys() {
+		known[k.Name] = true
+	}
+	root := newRootCmd(&App{})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if k := f.Annotations[annotConfigKey]; len(k) > 0 && !known[k[0]] {
+				t.Errorf("%s --%s is bound to unknown key %q", c.CommandPath(), f.Name, k[0])
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func TestGroupWithoutSubcommandPrintsHelp(t *testing.T) {
+	isolateConfig(t)
+	out, _, code := runDsys(t, "", "config")
+	if code != 0 || !strings.Contains(out, "show") || !strings.Contains(out, "init") {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+}
+
+func TestHelpDocumentsExitCodes(t *testing.T) {
+	out, _, code := runDsys(t, "", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"0    success", "1    runtime failure", "2    usage", "3    timeout", "130  interrupted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+	tasksType    = reflect.TypeFor[[]Task]()
+)
+
+// decodeError says what a key expected; the caller adds where and which key.
+type decodeError struct{ msg string }
+
+func (e *decodeError) Error() string { return e.msg }
+
+func expected(what string, raw any) error {
+	return &decodeError{fmt.Sprintf("expected %s, got %s", what, describe(raw))}
+}
+
+// describe renders a raw value for an error message.
+func describe(raw any) string {
+	switch v := raw.(type) {
+	case string:
+		return strconv.Quote(v)
+	case nil:
+		return "nothing"
+	case []any, map[string]any:
+		b, err := json.Marshal(v)
+		if err == nil {
+			return string(b)
+		}
+	}
+	return fmt.Sprintf("%v", raw)
+}
+
+// decodeInto converts raw (from a parsed file, an environment string or a
+// flag) to the type of dst and stores it. Strings are accepted everywhere,
+// since environment variables are strings.
+func decodeInto(dst reflect.Value, raw any) error {
+	t := dst.Type()
+	if raw != nil && reflect.TypeOf(raw) == t {
+		dst.Set(reflect.ValueOf(raw)) // a default, already typed
+		return nil
+	}
+	switch {
+	case t == durationType:
+		d, err := toDuration(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetInt(int64(d))
+	case t == byteSizeType:
+		n, err := toByteSize(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetInt(int64(n))
+	case t == tasksType:
+		tasks, err := toTasks(raw)
+		if err != nil {
+			return err
+		}
+		dst.Set(reflect.ValueOf(tasks))
+	case t.Kind() == reflect.String:
+		s, ok := scalarString(raw)
+		if !ok {
+			return expected("a string", raw)
+		}
+		dst.SetString(s)
+	case t.Kind() == reflect.Int:
+		n, err := toInt(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetInt(n)
+	case t.Kind() == reflect.Bool:
+		b, err := toBool(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetBool(b)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		l, err := toStringList(raw)
+		if err != nil {
+			return err
+		}
+		dst.Set(reflect.ValueOf(l))
+	case t.Kind() == reflect.Map && t.Elem().Kind() == reflect.String:
+		m, err := toStringMap(raw)
+		if err != nil {
+			return err
+		}
+		dst.Set(reflect.ValueOf(m))
+	default:
+		return fmt.Errorf("config: no decoder for %s", t)
+	}
+	return nil
+}
+
+func scalarString(raw any) (string, bool) {
+	switch v := raw.(type) {
+	case string:
+		return v, true
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, bool:
+		return fmt.Sprint(v), true
+	}
+	return "", false
+}
+
+func toInt(raw any) (int64, error) {
+	const want = "an integer"
+	switch v := raw.(type) {
+	case int:
+		return int64(v), nil
+	case int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return reflect.ValueOf(v).Convert(reflect.TypeFor[int64]()).Int(), nil
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v), nil
+		}
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err == nil {
+			return n, nil
+		}
+	}
+	return 0, expected(want, raw)
+}
+
+func toBool(raw any) (bool, error) {
+	switch v := raw.(type) {
+	case bool:
+		return v, nil
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err == nil {
+			return b, nil
+		}
+	}
+	return false, expected("true or false", raw)
+}
+
+func toDuration(raw any) (time.Duration, error) {
+	const want = "a duration such as 5s, 1m30s or 250ms"
+	switch v := raw.(type) {
+	case time.Duration:
+		return v, nil
+	case int, int64:
+		if reflect.ValueOf(v).Int() == 0 {
+			return 0, nil
+		}
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err == nil {
+			return d, nil
+		}
+	}
+	return 0, expected(want, raw)
+}
+
+func toByteSize(raw any) (ByteSize, error) {
+	const want = "a byte size such as 65536, 64KiB or 16MiB"
+	if s, ok := raw.(string); ok {
+		b, err := ParseByteSize(s)
+		if err != nil {
+			return 0, expected(want, raw)
+		}
+		return b, nil
+	}
+	n, err := toInt(raw)
+	if err != nil || n < 0 {
+		return 0, expected(want, raw)
+	}
+	return ByteSize(n), nil
+}
+
+// toStringList takes a list of scalars or, from the environment, a
+// comma-separated string.
+func toStringList(raw any) ([]string, error) {
+	const want = "a list of strings (or a comma-separated string)"
+	switch v := raw.(type) {
+	case []string:
+		return v, nil
+	case string:
+		var out []string
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := scalarString(e)
+			if !ok {
+				return nil, expected(want, raw)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, expected(want, raw)
+}
+
+// toStringMap takes a mapping of scalars or, from the environment,
+// "k1=v1,k2=v2".
+func toStringMap(raw any) (map[string]string, error) {
+	const want = "a mapping of names to strings (or name=value,name=value)"
+	out := map[string]string{}
+	switch v := raw.(type) {
+	case map[string]string:
+		return v, nil
+	case string:
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(p, "=")
+			if !ok || k == "" {
+				return nil, expected(want, raw)
+			}
+			out[k] = val
+		}
+		return out, nil
+	case map[string]any:
+		for k, e := range v {
+			s, ok := scalarString(e)
+			if !ok {
+				return nil, expected(want, raw)
+			}
+			out[k] = s
+		}
+		return out, nil
+	}
+	return nil, expected(want, raw)
+}
+
+// toTasks takes a list of task mappings or, from the environment, the same
+// as a JSON array.
+func toTasks(raw any) ([]Task, error) {
+	const want = "a list of tasks such as [{name: tasks.add, builtin: add}]"
+	if s, ok := raw.(string); ok {
+		var list []any
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return nil, expected(want+" in JSON", raw)
+		}
+		raw = list
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, expected(want, raw)
+	}
+	tasks := make([]Task, 0, len(list))
+	for i, e := range list {
+		var t Task
+		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+			DecodeHook:  mapstructure.StringToTimeDurationHookFunc(),
+			ErrorUnused: true,
+			Result:      &t,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := dec.Decode(e); err != nil {
+			return nil, &decodeError{fmt.Sprintf("task %d: %s", i, taskDecodeMsg(err))}
+		}
+		if err := t.validate(); err != nil {
+			return nil, &decodeError{fmt.Sprintf("task %d (%s): %v", i, t.Name, err)}
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, nil
+}
+
+// taskDecodeMsg rewrites mapstructure's multi-line messages as one line.
+func taskDecodeMsg(err error) string {
+	msg := oneLine(err.Error())
+	if _, keys, ok := strings.Cut(msg, "has invalid keys: "); ok {
+		return "unknown field " + keys + " (fields: name, builtin, command, timeout, retries, retry_backoff)"
+	}
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s): ")
+	return msg
+}
+
+func (t Task) validate() error {
+	switch {
+	case t.Name == "":
+		return fmt.Errorf("needs a name")
+	case t.Builtin == "" && len(t.Command) == 0:
+		return fmt.Errorf("needs builtin or command")
+	case t.Builtin != "" && len(t.Command) > 0:
+		return fmt.Errorf("has both builtin and command; pick one")
+	case t.Timeout < 0 || t.Retries < 0 || t.RetryBackoff < 0:
+		return fmt.Errorf("timeout, retries and retry_backoff must not be negative")
+	}
+	return nil
+}

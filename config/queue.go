@@ -1,0 +1,36 @@
+package config
+
+import "time"
+
+// Queue configures `dsys queue`.
+type Queue struct {
+	Broker          string        `mapstructure:"broker" doc:"broker URL: amqp://, amqps:// or pyamqp://user:password@host:port/vhost"`
+	Queue           string        `mapstructure:"queue" doc:"queue that tasks go to and workers consume (comma-separated for several)"`
+	Concurrency     int           `mapstructure:"concurrency" auto:"the number of CPUs" doc:"tasks a worker runs at once"`
+	Prefetch        int           `mapstructure:"prefetch" doc:"unacknowledged messages a worker holds; 0 means equal to concurrency"`
+	ResultExpires   time.Duration `mapstructure:"result_expires" doc:"how long an unread reply queue lives"`
+	MaxRedeliveries int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
+	MaxMessageSize  ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
+	TLS             QueueTLS      `mapstructure:"tls"`
+	Tasks           []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
+}
+
+// QueueTLS configures amqps:// connections.
+type QueueTLS struct {
+	CAFile             string `mapstructure:"ca_file" doc:"PEM file of CAs that sign the broker's certificate (default: system roots)"`
+	CertFile           string `mapstructure:"cert_file" doc:"PEM client certificate for mutual TLS"`
+	KeyFile            string `mapstructure:"key_file" doc:"PEM key of the client certificate"`
+	ServerName         string `mapstructure:"server_name" doc:"name to verify the broker's certificate against (default: the URL's host)"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify" doc:"accept any broker certificate (testing only)"`
+}
+
+// Task defines one task a worker serves: a built-in under a name, or a command.
+type Task struct {
+	Name         string        `mapstructure:"name" json:"name"`
+	Builtin      string        `mapstructure:"builtin" json:"builtin,omitempty"`
+	Command      []string      `mapstructure:"command" json:"command,omitempty"`
+	Timeout      time.Duration `mapstructure:"timeout" json:"timeout,omitempty"`
+	Retries      int           `mapstructure:"retries" json:"retries,omitempty"`
+	RetryBackoff time.Duration `mapstructure:"retry_backoff" json:"retry_backoff,omitempty"`
+}

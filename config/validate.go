@@ -1,0 +1,43 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+)
+
+// validate checks ranges and enumerations once every value has its type.
+func (l *Loaded) validate(lines lineFinder) error {
+	c := &l.Config
+	checks := []struct {
+		key string
+		ok  bool
+		msg string
+	}{
+		{"log.level", slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "expected debug, info, warn or error"},
+		{"zmq.timeout", c.Zmq.Timeout > 0, "expected a positive duration"},
+		{"zmq.retries", c.Zmq.Retries >= 0, "expected zero or more"},
+		{"zmq.max_message_size", c.Zmq.MaxMessageSize > 0, "expected a positive size"},
+		{"zmq.hwm", c.Zmq.HWM > 0, "expected a positive integer"},
+		{"queue.broker", c.Queue.Broker != "", "expected a broker URL"},
+		{"queue.queue", c.Queue.Queue != "", "expected a queue name"},
+		{"queue.concurrency", c.Queue.Concurrency > 0, "expected a positive integer"},
+		{"queue.prefetch", c.Queue.Prefetch >= 0, "expected zero (= concurrency) or more"},
+		{"queue.result_expires", c.Queue.ResultExpires >= 0, "expected a duration of zero or more"},
+		{"queue.max_redeliveries", c.Queue.MaxRedeliveries >= 0, "expected zero or more"},
+		{"queue.shutdown_timeout", c.Queue.ShutdownTimeout >= 0, "expected a duration of zero or more"},
+		{"queue.max_message_size", c.Queue.MaxMessageSize > 0, "expected a positive size"},
+		{"compute.workers", c.Compute.Workers > 0, "expected a positive integer"},
+	}
+	for _, ch := range checks {
+		if ch.ok {
+			continue
+		}
+		k, _ := lookupKey(ch.key)
+		return &Error{
+			Where: where(l.sources[ch.key], ch.key, lines),
+			Key:   ch.key,
+			Msg:   fmt.Sprintf("%s, got %s", ch.msg, display(k.Value(c))),
+		}
+	}
+	return nil
+}

@@ -1,0 +1,21 @@
+package config
+
+import "time"
+
+// Zmq configures `dsys zmq`.
+type Zmq struct {
+	Bind           []string      `mapstructure:"bind" doc:"endpoints a binding socket (serve, and --bind) listens on"`
+	Connect        []string      `mapstructure:"connect" doc:"endpoints a connecting socket (send, and --connect) dials"`
+	Timeout        time.Duration `mapstructure:"timeout" doc:"how long a request, a send or the wait for a first peer may take"`
+	Retries        int           `mapstructure:"retries" doc:"how often send retries a request that timed out (Lazy Pirate)"`
+	MaxMessageSize ByteSize      `mapstructure:"max_message_size" doc:"larger messages from a peer are dropped and logged"`
+	HWM            int           `mapstructure:"hwm" doc:"messages queued per peer before a sender blocks"`
+	Plain          ZmqPlain      `mapstructure:"plain"`
+}
+
+// ZmqPlain holds ZMTP PLAIN credentials: User/Password for clients, Users for servers.
+type ZmqPlain struct {
+	User     string            `mapstructure:"user" doc:"PLAIN user name a client presents"`
+	Password string            `mapstructure:"password" secret:"true" doc:"PLAIN password a client presents"`
+	Users    map[string]string `mapstructure:"users" secret:"true" doc:"user: password pairs a server accepts; empty means no PLAIN"`
+}
