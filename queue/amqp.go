@@ -824,3 +824,30 @@ func isNotFound(err error) bool {
 	var ae *amqp.Error
 	return errors.As(err, &ae) && ae.Code == amqp.NotFound
 }
+
+// InspectDelayed sums the delay queues PublishAt uses for queue (tasks
+// waiting for their eta or a retry): Ready is how many wait there.
+func (b *AMQPBroker) InspectDelayed(ctx context.Context, queue string) (QueueInfo, error) {
+	ch, err := b.channel(ctx)
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	defer func() { ch.Close() }()
+	info := QueueInfo{Name: queue + ".delay.*", Unacked: -1}
+	for level := range delayLevels {
+		name := fmt.Sprintf("%s.delay.%ds", queue, int64(1)<<level)
+		q, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
+		if err != nil {
+			if !isNotFound(err) {
+				return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", name, err)
+			}
+			// A 404 closes the channel: take a new one.
+			if ch, err = b.channel(ctx); err != nil {
+				return QueueInfo{}, err
+			}
+			continue
+		}
+		info.Ready += q.Messages
+	}
+	return info, nil
+}

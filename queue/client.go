@@ -21,6 +21,9 @@ type ClientConfig struct {
 	Origin string
 	// Logger gets debug events (nil = discard).
 	Logger *slog.Logger
+	// Results, when set, also receives every task of this client as its
+	// final result arrives (the client waits until it is received).
+	Results chan<- *AsyncResult
 }
 
 // Client submits tasks and collects their results over the rpc:// protocol:
@@ -94,7 +97,9 @@ func (c *Client) dispatch() {
 			c.log.Debug("queue: result for a task this client does not wait for", "id", r.TaskID, "state", r.State)
 			continue
 		}
-		ar.deliver(r)
+		if ar.deliver(r) && c.cfg.Results != nil {
+			c.cfg.Results <- ar
+		}
 	}
 	c.mu.Lock()
 	c.err = ErrClosed
@@ -270,17 +275,21 @@ func (r *AsyncResult) Sent(ctx context.Context) error {
 	}
 }
 
-func (r *AsyncResult) deliver(res *Result) {
+// deliver records a final result; it reports whether this was the first.
+func (r *AsyncResult) deliver(res *Result) bool {
 	if !res.State.Final() {
-		return
+		return false
 	}
+	first := false
 	r.once.Do(func() {
 		r.result = res
 		if res.Err != nil {
 			r.err = res.Err
 		}
+		first = true
 		close(r.done)
 	})
+	return first
 }
 
 func (r *AsyncResult) fail(err error) {

@@ -23,7 +23,7 @@ type WorkerConfig struct {
 	Prefetch int
 	// MaxRedeliveries: a message redelivered more often (its consumer died
 	// or lost the connection each time) is dead-lettered (default 5;
-	// negative = never).
+	// negative = none: the first redelivery is dead-lettered).
 	MaxRedeliveries int
 	// ShutdownTimeout is how long running tasks may finish after Run's
 	// context is cancelled before they are requeued (default 30s).
@@ -406,7 +406,7 @@ func (w *Worker) redelivered(d *Delivery, id string) {
 	if v, ok := asInt(d.Headers[headerRedeliveries]); ok && v >= 0 {
 		n = int(v) + 1
 	}
-	if w.cfg.MaxRedeliveries >= 0 && n > w.cfg.MaxRedeliveries {
+	if n > max(w.cfg.MaxRedeliveries, 0) {
 		w.deadLetter(d, id, "redelivered", fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting", n, w.cfg.MaxRedeliveries))
 		return
 	}
