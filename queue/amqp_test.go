@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -12,10 +13,15 @@ import (
 
 func dialAMQP(t testing.TB) *queue.AMQPBroker {
 	t.Helper()
+	return dialAMQPLog(t, nil)
+}
+
+func dialAMQPLog(t testing.TB, log *slog.Logger) *queue.AMQPBroker {
+	t.Helper()
 	url := testenv.RabbitMQ(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := queue.DialAMQP(ctx, url, queue.AMQPOptions{ManagementURL: "-"})
+	b, err := queue.DialAMQP(ctx, url, queue.AMQPOptions{ManagementURL: "-", Logger: log})
 	if err != nil {
 		t.Fatalf("DialAMQP: %v", err)
 	}

@@ -26,6 +26,9 @@ type ClientConfig struct {
 	Results chan<- *AsyncResult
 }
 
+// replyPrefetch bounds the results in transit to a client.
+const replyPrefetch = 1024
+
 // Client submits tasks and collects their results over the rpc:// protocol:
 // one reply queue per client, results matched to tasks by id, any number
 // of tasks in flight.
@@ -66,7 +69,9 @@ func NewClient(ctx context.Context, b Broker, cfg ClientConfig) (*Client, error)
 	if err := b.Declare(ctx, QueueSpec{Name: c.reply, Kind: ReplyQueue, Expires: cfg.ResultExpires}); err != nil {
 		return nil, err
 	}
-	cons, err := b.Consume(ctx, c.reply, ConsumeOptions{AutoAck: true})
+	// Manual acks: a result is settled only once handed over, so none is
+	// lost with a connection.
+	cons, err := b.Consume(ctx, c.reply, ConsumeOptions{Prefetch: replyPrefetch})
 	if err != nil {
 		_ = b.Delete(context.Background(), c.reply)
 		return nil, err
@@ -83,6 +88,7 @@ func (c *Client) dispatch() {
 	defer close(c.done)
 	for d := range c.cons.Deliveries() {
 		r, err := DecodeResult(&d.Message)
+		_ = d.Ack() // a failed ack means a redelivery, which is deduplicated
 		if err != nil {
 			c.log.Warn("queue: ignoring bad result message", "err", err)
 			continue

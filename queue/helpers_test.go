@@ -43,8 +43,9 @@ type harness struct {
 // built-ins (also as tasks.add, ...).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	b := dialAMQP(t)
-	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: &syncBuffer{}}
+	logs := &syncBuffer{}
+	b := dialAMQPLog(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
 	if err := queue.RegisterBuiltins(h.reg); err != nil {
 		t.Fatal(err)
 	}

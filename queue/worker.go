@@ -33,6 +33,10 @@ type WorkerConfig struct {
 	// HoldETA: a task due within this is kept (unacked) until it is due;
 	// later ones go to the broker's delay queues (default 1s).
 	HoldETA time.Duration
+	// TransientResults publishes results with delivery_mode 1 as Celery
+	// does; by default they are persistent, so a result waiting in a durable
+	// reply queue survives a broker restart.
+	TransientResults bool
 	// Hostname names the worker in logs (default "dsys").
 	Hostname string
 	// Logger gets one info line per task and warnings (nil = discard).
@@ -311,6 +315,7 @@ func (w *Worker) process(d *Delivery) {
 	w.running[r] = struct{}{}
 	w.mu.Unlock()
 	w.m.addInFlight(1)
+	w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
 	start := time.Now()
 	value, runErr := w.execute(def, task)
 	elapsed := time.Since(start)
@@ -489,6 +494,7 @@ func (w *Worker) resultTo(task *Task, state State, raw []byte, exc *RemoteError)
 	} else {
 		m = resultMessage(task.ID, state, raw, nil)
 	}
+	m.Persistent = !w.cfg.TransientResults
 	return outgoing{queue: task.ReplyTo, m: m}
 }
 
