@@ -68,13 +68,21 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 		m      *queue.Message
 		reason string
 	}{
-		"p-json":    {goodMessage(t, "p-json", "add", `[[4, 4], {}, {`), "not a JSON array"},
-		"p-ctype":   {func() *queue.Message { m := goodMessage(t, "p-ctype", "add", `[[1, 1], {}, null]`); m.ContentType = "application/x-python-serialize"; return m }(), "content type"},
+		"p-json": {goodMessage(t, "p-json", "add", `[[4, 4], {}, {`), "not a JSON array"},
+		"p-ctype": {func() *queue.Message {
+			m := goodMessage(t, "p-ctype", "add", `[[1, 1], {}, null]`)
+			m.ContentType = "application/x-python-serialize"
+			return m
+		}(), "content type"},
 		"p-headers": {&queue.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
 		"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "takes 2 arguments"},
 		"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
 		"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
-		"p-retries": {func() *queue.Message { m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`); m.Headers["retries"] = "many"; return m }(), "retries"},
+		"p-retries": {func() *queue.Message {
+			m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`)
+			m.Headers["retries"] = "many"
+			return m
+		}(), "retries"},
 	}
 	// Bad arguments also answer TypeError to the sender.
 	typeErr := c.Result("p-arity")

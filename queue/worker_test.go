@@ -19,13 +19,14 @@ func n(s string) json.Number { return json.Number(s) }
 
 func TestSeedAddRoundTrip(t *testing.T) {
 	h := newHarness(t)
-	h.startWorker(queue.WorkerConfig{})
+	_, stop := h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
 	v, err := h.get(c, &queue.Task{Name: "add", Args: []any{n("4"), n("4")}})
 	if err != nil || v != n("8") {
 		t.Fatalf("add(4, 4) = %#v, %v; want 8", v, err)
 	}
-	if !strings.Contains(h.logs.String(), "state=SUCCESS") {
+	_ = stop() // the log line follows the result
+	if !strings.Contains(h.logs.String(), "msg=task id=") || !strings.Contains(h.logs.String(), "name=add state=SUCCESS duration=") {
 		t.Errorf("no task log line:\n%s", h.logs)
 	}
 }
@@ -195,7 +196,7 @@ func TestRetries(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "broken") || always.Load() != 3 {
 		t.Fatalf("broken: %v after %d runs (want 3)", err, always.Load())
 	}
-	if !strings.Contains(h.logs.String(), "state=RETRY") {
+	if !strings.Contains(h.logs.String(), "state=RETRY") { // logged before the retry runs
 		t.Error("no RETRY log line")
 	}
 }
