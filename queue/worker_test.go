@@ -187,7 +187,7 @@ func TestRetries(t *testing.T) {
 	}
 	h.reg.Register(queue.TaskDef{Name: "flaky", Func: flaky, Retries: 3, RetryBackoff: 50 * time.Millisecond})
 	h.reg.Register(queue.TaskDef{Name: "broken", Func: broken, Retries: 2})
-	h.startWorker(queue.WorkerConfig{})
+	_, stop := h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
 	if v, err := h.get(c, &queue.Task{Name: "flaky"}); err != nil || v != "ok" || runs.Load() != 3 {
 		t.Fatalf("flaky: %v %v after %d runs", v, err, runs.Load())
@@ -196,7 +196,8 @@ func TestRetries(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "broken") || always.Load() != 3 {
 		t.Fatalf("broken: %v after %d runs (want 3)", err, always.Load())
 	}
-	if !strings.Contains(h.logs.String(), "state=RETRY") { // logged before the retry runs
+	_ = stop() // log lines follow the results
+	if !strings.Contains(h.logs.String(), "state=RETRY") {
 		t.Error("no RETRY log line")
 	}
 }
@@ -308,11 +309,12 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.startWorker(queue.WorkerConfig{Metrics: m})
+	_, stop := h.startWorker(queue.WorkerConfig{Metrics: m})
 	c := h.newClient()
 	h.get(c, &queue.Task{Name: "add", Args: []any{n("1"), n("1")}})
 	h.get(c, &queue.Task{Name: "fail", Args: []any{"x"}})
 	h.get(c, &queue.Task{Name: "nope"})
+	_ = stop() // metrics follow the results
 	want := `
 # HELP dsys_queue_tasks_failed_total Tasks that failed for good (FAILURE).
 # TYPE dsys_queue_tasks_failed_total counter
