@@ -609,6 +609,14 @@ func (a *amqpAcker) Ack(d *Delivery) error {
 	return nil
 }
 
+// AckUpTo acks d and every earlier delivery of its consumer in one frame.
+func (a *amqpAcker) AckUpTo(d *Delivery) error {
+	if err := a.ch.Ack(d.Tag, true); err != nil {
+		return settleErr(a.ch, err)
+	}
+	return nil
+}
+
 func (a *amqpAcker) Reject(d *Delivery, requeue bool) error {
 	if err := a.ch.Reject(d.Tag, requeue); err != nil {
 		return settleErr(a.ch, err)

@@ -37,6 +37,15 @@ func (d *Delivery) Ack() error { return d.Acker.Ack(d) }
 // Reject settles d as not done: requeued (marked redelivered) or dropped.
 func (d *Delivery) Reject(requeue bool) error { return d.Acker.Reject(d, requeue) }
 
+// AckUpTo acks d and every earlier unsettled delivery of the same consumer
+// at once when the transport can (AMQP's multiple ack), else d alone.
+func (d *Delivery) AckUpTo() error {
+	if m, ok := d.Acker.(interface{ AckUpTo(*Delivery) error }); ok {
+		return m.AckUpTo(d)
+	}
+	return d.Ack()
+}
+
 // Acknowledger settles deliveries for their transport.
 type Acknowledger interface {
 	Ack(d *Delivery) error

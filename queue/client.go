@@ -86,25 +86,35 @@ func (c *Client) ReplyQueue() string { return c.reply }
 
 func (c *Client) dispatch() {
 	defer close(c.done)
-	for d := range c.cons.Deliveries() {
-		r, err := DecodeResult(&d.Message)
-		_ = d.Ack() // a failed ack means a redelivery, which is deduplicated
-		if err != nil {
-			c.log.Warn("queue: ignoring bad result message", "err", err)
-			continue
+	// Results are acked in batches (one multiple-ack frame per ackBatch, or
+	// whenever no other result is waiting): the broker's cost per result
+	// drops, and a result is still acked only after it was handed over.
+	const ackBatch = 64
+	var last *Delivery
+	unacked := 0
+	flush := func() {
+		if last != nil {
+			_ = last.AckUpTo() // a failed ack means a redelivery, which is deduplicated
+			last, unacked = nil, 0
 		}
-		c.mu.Lock()
-		ar := c.pending[r.TaskID]
-		if ar != nil && r.State.Final() {
-			delete(c.pending, r.TaskID)
+	}
+	in := c.cons.Deliveries()
+	for {
+		var d *Delivery
+		var ok bool
+		select {
+		case d, ok = <-in:
+		default:
+			flush()
+			d, ok = <-in
 		}
-		c.mu.Unlock()
-		if ar == nil {
-			c.log.Debug("queue: result for a task this client does not wait for", "id", r.TaskID, "state", r.State)
-			continue
+		if !ok {
+			break
 		}
-		if ar.deliver(r) && c.cfg.Results != nil {
-			c.cfg.Results <- ar
+		c.handle(d)
+		last = d
+		if unacked++; unacked >= ackBatch {
+			flush()
 		}
 	}
 	c.mu.Lock()
@@ -114,6 +124,27 @@ func (c *Client) dispatch() {
 	c.mu.Unlock()
 	for _, ar := range pending {
 		ar.fail(ErrClosed)
+	}
+}
+
+func (c *Client) handle(d *Delivery) {
+	r, err := DecodeResult(&d.Message)
+	if err != nil {
+		c.log.Warn("queue: ignoring bad result message", "err", err)
+		return
+	}
+	c.mu.Lock()
+	ar := c.pending[r.TaskID]
+	if ar != nil && r.State.Final() {
+		delete(c.pending, r.TaskID)
+	}
+	c.mu.Unlock()
+	if ar == nil {
+		c.log.Debug("queue: result for a task this client does not wait for", "id", r.TaskID, "state", r.State)
+		return
+	}
+	if ar.deliver(r) && c.cfg.Results != nil {
+		c.cfg.Results <- ar
 	}
 }
 
