@@ -36,7 +36,6 @@ type harness struct {
 	queue  string
 	reg    *queue.Registry
 	logs   *syncBuffer
-	client *queue.Client
 }
 
 // newHarness connects to RabbitMQ, picks a unique queue and registers the
