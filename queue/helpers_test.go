@@ -31,11 +31,11 @@ func (s *syncBuffer) String() string {
 }
 
 type harness struct {
-	t      *testing.T
-	b      *queue.AMQPBroker
-	queue  string
-	reg    *queue.Registry
-	logs   *syncBuffer
+	t     *testing.T
+	b     *queue.AMQPBroker
+	queue string
+	reg   *queue.Registry
+	logs  *syncBuffer
 }
 
 // newHarness connects to RabbitMQ, picks a unique queue and registers the
