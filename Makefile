@@ -54,7 +54,7 @@ demo-zmq: build
 	@echo "== dsys zmq: (not yet built)" >&2
 
 demo-queue: build
-	@echo "== dsys queue: (not yet built)" >&2
+	@DSYS=$(BIN) ./scripts/demo-queue.sh
 
 ## bench: every benchmark, each beside its anchor in the same run (see README)
 bench: build bench-compute bench-zmq bench-queue
@@ -66,5 +66,6 @@ bench-compute: build
 bench-zmq: build
 	@echo "== zmq benchmark: (not yet built)" >&2
 
+## bench-queue: 10,000 add tasks through RabbitMQ, dsys vs Celery 5 (prefork), plus one-task round trip p50
 bench-queue: build
-	@echo "== queue benchmark: (not yet built)" >&2
+	@DSYS=$(BIN) ./bench/queue/run.sh
