@@ -28,6 +28,7 @@ func TestBrokerRestartWhileTasksFlow(t *testing.T) {
 		t.Skip("restarts the shared RabbitMQ")
 	}
 	testenv.LookPath(t, "rabbitmqctl")
+	testenv.RabbitMQExclusive(t) // no other test may use the broker meanwhile
 	h := newHarness(t)
 	h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: 4})
 	c := h.newClient()
