@@ -44,8 +44,11 @@ lint:
 ## demo: the main job of each subsystem on built-in defaults
 demo: build demo-compute demo-zmq demo-queue
 
+## demo-compute: the seed job: the mean of a lazily generated 10000×10000 random array in 1000×1000 chunks
 demo-compute: build
-	@echo "== dsys compute: (not yet built)" >&2
+	@echo "== dsys compute mean   # x = da.random.random((10000, 10000), chunks=(1000, 1000)); x.mean()" >&2
+	@if [ -x /usr/bin/time ]; then /usr/bin/time -f "   (%es wall, peak RSS %MKB)" $(BIN) compute mean </dev/null; \
+	else $(BIN) compute mean </dev/null; fi
 
 # ZMQ_DEMO_PORT: the port of the zmq round trip (default 5555, dsys's default endpoint).
 ZMQ_DEMO_PORT ?= 5555
@@ -57,18 +60,20 @@ demo-zmq: build
 	  if [ $$rc -ne 0 ]; then kill $$pid 2>/dev/null; fi; wait $$pid; exit $$rc
 
 demo-queue: build
-	@echo "== dsys queue: (not yet built)" >&2
+	@DSYS=$(BIN) ./scripts/demo-queue.sh
 
 ## bench: every benchmark, each beside its anchor in the same run (see README)
 bench: build bench-compute bench-zmq bench-queue
 
+## bench-compute: dsys compute beside Dask, NumPy and datamash (bench/compute/run.sh; RUNS=n)
 bench-compute: build
-	@echo "== compute benchmark: (not yet built)" >&2
+	./bench/compute/run.sh $(RUNS)
 
 ## bench-zmq: PUSH/PULL throughput and REQ/REP latency, dsys beside libzmq (C) and pyzmq
 bench-zmq: build
 	@echo "== zmq benchmark (bench/zmq/run.sh; REPS=5 by default)" >&2
 	@bench/zmq/run.sh $(BIN)
 
+## bench-queue: 10,000 add tasks through RabbitMQ, dsys vs Celery 5 (prefork), plus one-task round trip p50
 bench-queue: build
-	@echo "== queue benchmark: (not yet built)" >&2
+	@DSYS=$(BIN) ./bench/queue/run.sh

@@ -1,11 +1,112 @@
 package cmd
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsys-dev/dsys/config"
+	"github.com/dsys-dev/dsys/queue"
+)
 
 // newQueueCmd is the `dsys queue` group; it adds its subcommands.
 func newQueueCmd(app *App) *cobra.Command {
 	c := newGroupCmd("queue", "Celery-compatible task queue on RabbitMQ: worker, submit, inspect, purge",
-		"A distributed task queue on RabbitMQ that speaks Celery's message protocol v2 and rpc:// results.")
-	_ = app
+		`A distributed task queue on RabbitMQ that speaks Celery's message protocol v2 and rpc:// results:
+dsys workers serve Celery clients, and dsys submit talks to Celery workers.
+
+Delivery is at least once: a worker acknowledges a task only after its result is
+confirmed by the broker; a message redelivered more than queue.max_redeliveries
+times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead.`)
+	c.AddCommand(newQueueWorkerCmd(app), newQueueSubmitCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
 	return c
+}
+
+// addBrokerFlag adds --broker, bound to queue.broker.
+func addBrokerFlag(c *cobra.Command) {
+	c.Flags().String("broker", "", "broker URL: amqp://, amqps:// or pyamqp://user:password@host:port/vhost (queue.broker)")
+	bindFlag(c, "broker", "queue.broker")
+}
+
+// queueNames splits the comma-separated queue.queue value.
+func queueNames(s string) ([]string, error) {
+	var names []string
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return nil, usageErrorf("--queue: expected a queue name")
+	}
+	return names, nil
+}
+
+// dialBroker connects to the configured broker.
+func dialBroker(ctx context.Context, app *App) (*queue.AMQPBroker, error) {
+	cfg := app.Config.Queue
+	opts := queue.AMQPOptions{Logger: app.Log, ConnectionName: "dsys"}
+	if strings.HasPrefix(strings.ToLower(cfg.Broker), "amqps") || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts.TLS = tc
+	}
+	if _, err := queue.NormalizeURL(cfg.Broker); err != nil {
+		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
+	}
+	b, err := queue.DialAMQP(ctx, cfg.Broker, opts)
+	if err != nil {
+		return nil, queueError(err)
+	}
+	return b, nil
+}
+
+// tlsConfig builds the amqps:// TLS settings from queue.tls.*.
+func tlsConfig(c config.QueueTLS) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in, documented as testing only
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, withExitCode(ExitUsage, fmt.Errorf("queue.tls.ca_file: %w", err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("queue.tls.ca_file: %s: no PEM certificate found", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, usageErrorf("queue.tls: cert_file and key_file go together")
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, withExitCode(ExitUsage, fmt.Errorf("queue.tls: %w", err))
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// queueError maps the queue library's sentinels to exit codes.
+func queueError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, queue.ErrUnreachable), errors.Is(err, queue.ErrTimeout):
+		return withExitCode(ExitUnavailable, err)
+	case errors.Is(err, queue.ErrQueueNotFound):
+		return withExitCode(ExitUsage, err)
+	}
+	return err
 }

@@ -193,13 +193,6 @@ func addressed(m msg.Msg, framing msg.Framing, n int) (msg.Msg, error) {
 	return msg.Msg{id, body}, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
 // streamRecv prints received messages until --count, interruption, or an
 // idle --timeout. sendDone, for two-way sockets, reports the end of stdin:
 // after it, the idle timeout ends the run normally.

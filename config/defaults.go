@@ -30,6 +30,6 @@ func Default() Config {
 			MaxMessageSize:  16 * MiB,
 			Tasks:           []Task{},
 		},
-		Compute: Compute{Workers: ncpu},
+		Compute: Compute{Workers: ncpu, ChunkBytes: 8 * MiB, BlockBytes: 1 * MiB},
 	}
 }

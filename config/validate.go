@@ -28,6 +28,8 @@ func (l *Loaded) validate(lines lineFinder) error {
 		{"queue.shutdown_timeout", c.Queue.ShutdownTimeout >= 0, "expected a duration of zero or more"},
 		{"queue.max_message_size", c.Queue.MaxMessageSize > 0, "expected a positive size"},
 		{"compute.workers", c.Compute.Workers > 0, "expected a positive integer"},
+		{"compute.chunk_bytes", c.Compute.ChunkBytes >= 8, "expected a size of at least 8 bytes"},
+		{"compute.block_bytes", c.Compute.BlockBytes >= 64, "expected a size of at least 64 bytes"},
 	}
 	for _, ch := range checks {
 		if ch.ok {

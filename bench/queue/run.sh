@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Queue benchmark: dsys submit + dsys worker versus a Python Celery 5 client +
+# Celery prefork worker, same machine, same RabbitMQ, same run.
+#
+#   bench/queue/run.sh            (make bench-queue)
+#
+# Environment: TASKS (10000), REPS (3), PREFETCH (dsys worker prefetch, 128),
+# CELERY_REPS (REPS), RTT_N (1000), DSYS (bin/dsys),
+# DSYS_BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672/).
+# Each throughput run submits TASKS add(i, i) tasks as persistent messages and
+# collects every result; tasks/s is TASKS over the wall time of the whole run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+TASKS=${TASKS:-10000}
+REPS=${REPS:-3}
+CELERY_REPS=${CELERY_REPS:-$REPS}
+PREFETCH=${PREFETCH:-128}
+RTT_N=${RTT_N:-1000}
+DSYS=${DSYS:-bin/dsys}
+PY=/usr/bin/python3
+BROKER=${DSYS_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
+CPUS=$(nproc)
+PEER=queue/testdata/celery_peer.py
+TMP=$(mktemp -d)
+PIDS=()
+QUEUES=()
+
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  if [ ${#QUEUES[@]} -gt 0 ] && "$PY" -c 'import amqp' 2>/dev/null; then
+    "$PY" - "$BROKER" "${QUEUES[@]}" <<'PYEOF' || true
+import sys, amqp, urllib.parse as up
+u = up.urlparse(sys.argv[1])
+c = amqp.Connection(host="%s:%d" % (u.hostname, u.port or 5672), userid=u.username or "guest",
+                    password=u.password or "guest", virtual_host=(u.path[1:] or "/") if u.path not in ("", "/") else "/")
+c.connect(); ch = c.channel()
+for q in sys.argv[2:]:
+    for name in (q, q + ".dead"):
+        try: ch.queue_delete(name)
+        except Exception: ch = c.channel()
+    try: ch.exchange_delete(q)
+    except Exception: ch = c.channel()
+c.close()
+PYEOF
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+hostport=$(echo "$BROKER" | sed -E 's#^[a-z]+://([^@/]*@)?([^/:]+)(:([0-9]+))?.*#\2 \4#')
+host=${hostport% *}; port=${hostport#* }; port=${port:-5672}
+if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+  echo "bench-queue: skipped: RabbitMQ not reachable at $host:$port (make peers installs and starts it)" >&2
+  exit 0
+fi
+[ -x "$DSYS" ] || { echo "bench-queue: $DSYS not built (make build)" >&2; exit 1; }
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+wait_log() { # file pattern seconds
+  local i=0
+  until grep -q "$2" "$1" 2>/dev/null; do
+    i=$((i+1)); [ $i -gt $(( $3 * 20 )) ] && { echo "bench-queue: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+seq 0 $((TASKS-1)) | awk '{print "[" $1 ", " $1 "]"}' > "$TMP/args"
+
+echo "== queue benchmark: $TASKS add tasks, persistent messages, $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
+
+# --- dsys -------------------------------------------------------------------
+Q=dsys-bench-$$; QUEUES+=("$Q")
+"$DSYS" -q queue worker --broker "$BROKER" --queue "$Q" --concurrency "$CPUS" --prefetch "$PREFETCH" 2>"$TMP/dsys-worker.log" &
+PIDS+=($!)
+"$DSYS" queue inspect --broker "$BROKER" --queue "$Q" >/dev/null 2>&1 || true
+i=0; until "$DSYS" -o json queue inspect --broker "$BROKER" --queue "$Q" 2>/dev/null | grep -q '"consumers":1'; do
+  i=$((i+1)); [ $i -gt 200 ] && { echo "bench-queue: dsys worker did not start" >&2; cat "$TMP/dsys-worker.log" >&2; exit 1; }; sleep 0.05; done
+: > "$TMP/dsys.tps"
+for r in $(seq "$REPS"); do
+  t0=$(now)
+  "$DSYS" queue submit --broker "$BROKER" --queue "$Q" --wait add - < "$TMP/args" > "$TMP/out"
+  t1=$(now)
+  [ "$(wc -l < "$TMP/out")" -eq "$TASKS" ] || { echo "bench-queue: dsys returned $(wc -l < "$TMP/out") results" >&2; exit 1; }
+  tps=$(awk -v n="$TASKS" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n/(b-a)}')
+  echo "dsys run $r: $tps tasks/s" >&2
+  echo "$tps" >> "$TMP/dsys.tps"
+done
+DSYS_TPS=$(median < "$TMP/dsys.tps")
+go build -o "$TMP/rtt" ./bench/queue/rtt
+DSYS_RTT=$("$TMP/rtt" -broker "$BROKER" -queue "$Q" -n "$RTT_N" | sed -E 's/.*"p50_ms":([0-9.]+).*/\1/')
+kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
+
+# --- Celery -----------------------------------------------------------------
+if ! "$PY" -c 'import celery' 2>/dev/null; then
+  echo "bench-queue: Celery side skipped: $PY cannot import celery (apt-get install python3-celery)" >&2
+  printf '%-8s %12s %14s\n' impl tasks/s "rtt p50 ms"
+  printf '%-8s %12s %14s\n' dsys "$DSYS_TPS" "$DSYS_RTT"
+  exit 0
+fi
+CQ=celery-bench-$$; QUEUES+=("$CQ")
+"$PY" "$PEER" worker "$BROKER" "$CQ" "$CPUS" prefork >"$TMP/celery-worker.log" 2>&1 &
+PIDS+=($!)
+wait_log "$TMP/celery-worker.log" " ready." 60
+: > "$TMP/celery.tps"
+for r in $(seq "$CELERY_REPS"); do
+  tps=$("$PY" "$PEER" bench "$BROKER" "$CQ" "$TASKS" | sed -E 's/.*"tasks_per_s": ([0-9.]+).*/\1/')
+  tps=$(printf '%.0f' "$tps")
+  echo "celery run $r: $tps tasks/s" >&2
+  echo "$tps" >> "$TMP/celery.tps"
+done
+CELERY_TPS=$(median < "$TMP/celery.tps")
+CELERY_RTT=$("$PY" "$PEER" rtt "$BROKER" "$CQ" 300 | sed -E 's/.*"p50_ms": ([0-9.]+).*/\1/')
+
+printf '%-8s %12s %14s\n' impl tasks/s "rtt p50 ms"
+printf '%-8s %12s %14.3f\n' dsys "$DSYS_TPS" "$DSYS_RTT"
+printf '%-8s %12s %14.3f\n' celery "$CELERY_TPS" "$CELERY_RTT"
+awk -v d="$DSYS_TPS" -v c="$CELERY_TPS" -v dr="$DSYS_RTT" -v cr="$CELERY_RTT" \
+  'BEGIN {printf "dsys/celery: %.1fx throughput, %.1fx lower round-trip latency (medians of the runs above; dsys prefetch '"$PREFETCH"', concurrency '"$CPUS"')\n", d/c, cr/dr}'

@@ -1,0 +1,181 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/dsys-dev/dsys/config"
+	"github.com/dsys-dev/dsys/queue"
+)
+
+type queueWorkerOptions struct {
+	Metrics string
+}
+
+func newQueueWorkerCmd(app *App) *cobra.Command {
+	opts := &queueWorkerOptions{}
+	c := &cobra.Command{
+		Use:   "worker",
+		Short: "Consume task queues and run the tasks (Celery-compatible)",
+		Long: `Consume task queues and run their tasks: the built-ins (add, mul, sum, echo,
+sleep, fail) under their own names, and the tasks of queue.tasks (a built-in under
+a Celery name such as tasks.add, or a command run without a shell).
+
+Results go back over Celery's rpc:// protocol, so Python Celery clients and
+dsys submit both work. One log line per task (id, name, state, duration) goes to
+stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
+queue.shutdown_timeout and requeues the rest; a second signal requeues at once.`,
+		Example: `  dsys queue worker
+  dsys queue worker --queue celery,images --concurrency 8 --metrics 127.0.0.1:9808`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runQueueWorker(c.Context(), app, opts)
+		},
+	}
+	f := c.Flags()
+	addBrokerFlag(c)
+	f.String("queue", "", "queues to consume, comma-separated (queue.queue)")
+	f.Int("concurrency", 0, "tasks run at once (queue.concurrency)")
+	f.Int("prefetch", 0, "unacknowledged messages held; 0 = concurrency (queue.prefetch)")
+	f.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (host:port) at /metrics")
+	bindFlag(c, "queue", "queue.queue")
+	bindFlag(c, "concurrency", "queue.concurrency")
+	bindFlag(c, "prefetch", "queue.prefetch")
+	return c
+}
+
+// buildRegistry registers the built-ins and the configured tasks.
+func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
+	reg := queue.NewRegistry()
+	for i, t := range tasks {
+		where := fmt.Sprintf("queue.tasks[%d]", i)
+		if t.Name == "" {
+			return nil, usageErrorf("%s: missing name", where)
+		}
+		where = fmt.Sprintf("queue.tasks[%d] (%s)", i, t.Name)
+		var fn queue.TaskFunc
+		switch {
+		case t.Builtin != "" && len(t.Command) > 0:
+			return nil, usageErrorf("%s: set builtin or command, not both", where)
+		case t.Builtin != "":
+			f, ok := queue.Builtin(t.Builtin)
+			if !ok {
+				return nil, usageErrorf("%s: unknown builtin %q (have %v)", where, t.Builtin, queue.BuiltinNames())
+			}
+			fn = f
+		case len(t.Command) > 0:
+			f, err := queue.CommandTask(t.Command, queue.CommandOptions{})
+			if err != nil {
+				return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
+			}
+			fn = f
+		default:
+			return nil, usageErrorf("%s: set builtin or command", where)
+		}
+		def := queue.TaskDef{Name: t.Name, Func: fn, Timeout: t.Timeout, Retries: t.Retries, RetryBackoff: t.RetryBackoff}
+		if err := reg.Register(def); err != nil {
+			return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	if err := queue.RegisterBuiltins(reg); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) error {
+	cfg := app.Config.Queue
+	queues, err := queueNames(cfg.Queue)
+	if err != nil {
+		return err
+	}
+	reg, err := buildRegistry(cfg.Tasks)
+	if err != nil {
+		return err
+	}
+	var metrics *queue.Metrics
+	if opts.Metrics != "" {
+		stopMetrics, m, err := serveMetrics(app, opts.Metrics)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		metrics = m
+	}
+	b, err := dialBroker(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	maxRedeliveries := cfg.MaxRedeliveries
+	if maxRedeliveries == 0 {
+		maxRedeliveries = -1 // library: none allowed
+	}
+	host, _ := os.Hostname()
+	w := queue.NewWorker(b, reg, queue.WorkerConfig{
+		Queues:          queues,
+		Concurrency:     cfg.Concurrency,
+		Prefetch:        cfg.Prefetch,
+		MaxRedeliveries: maxRedeliveries,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		MaxMessageSize:  int(cfg.MaxMessageSize),
+		Hostname:        fmt.Sprintf("dsys@%s", host),
+		Logger:          app.Log,
+		Metrics:         metrics,
+	})
+	// The first signal cancels ctx (graceful); a second one aborts the wait.
+	sigs := make(chan os.Signal, 1)
+	go func() {
+		<-ctx.Done()
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	}()
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			w.Abort()
+		}
+	}()
+	if err := w.Run(ctx); err != nil {
+		return queueError(err)
+	}
+	return ctx.Err() // stopped by a signal: exit 130
+}
+
+// serveMetrics listens on addr and serves /metrics until stopped.
+func serveMetrics(app *App, addr string) (stop func(), m *queue.Metrics, err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m, err = queue.NewMetrics(reg); err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, usageErrorf("--metrics %s: %v", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			app.Log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	app.Log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, m, nil
+}

@@ -1,0 +1,27 @@
+package compute
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInput marks errors caused by the input (malformed numbers, truncated
+// or unsupported files, impossible shapes, empty input where a value is
+// required): the caller's fault, not the machine's. The CLI maps it to exit
+// status 2. Test with errors.Is.
+var ErrInput = errors.New("compute: bad input")
+
+// inputError is a one-line description of what is wrong and where.
+type inputError struct {
+	msg string
+	err error // the underlying error, if any
+}
+
+func (e *inputError) Error() string        { return "compute: " + e.msg }
+func (e *inputError) Is(target error) bool { return target == ErrInput }
+func (e *inputError) Unwrap() error        { return e.err }
+
+// inputErr formats an input error: "compute: <msg>", matching ErrInput.
+func inputErr(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,861 @@
+package queue
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// AMQPOptions tune DialAMQP. The zero value is the documented default.
+type AMQPOptions struct {
+	// TLS configures amqps:// connections (nil = system roots).
+	TLS *tls.Config
+	// Logger receives reconnection events (nil = discard).
+	Logger *slog.Logger
+	// DialTimeout bounds each connection attempt (default 5s).
+	DialTimeout time.Duration
+	// Heartbeat is the AMQP heartbeat interval (default 10s).
+	Heartbeat time.Duration
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// reconnection attempts (defaults 100ms and 5s).
+	ReconnectMin, ReconnectMax time.Duration
+	// ManagementURL is the RabbitMQ management API base URL Inspect asks
+	// for unacked counts: "" = http://<broker host>:15672 with the broker's
+	// credentials; "-" = never ask.
+	ManagementURL string
+	// ConnectionName shows in RabbitMQ's connection list.
+	ConnectionName string
+}
+
+// AMQPBroker is the Broker on RabbitMQ (AMQP 0-9-1). It keeps one
+// connection with one publishing channel in confirm mode and one channel
+// per consumer; when the connection drops it reconnects with backoff,
+// re-declares every queue declared through it and resumes every consumer.
+type AMQPBroker struct {
+	uri  string
+	opts AMQPOptions
+	log  *slog.Logger
+	mgmt *management
+
+	mu        sync.Mutex
+	conn      *amqp.Connection
+	pub       *amqp.Channel
+	gen       uint64 // connection generation, bumped by each reconnection
+	up        chan struct{}
+	closed    bool
+	declared  map[string]QueueSpec
+	delayDecl map[string]uint64          // delay queue → generation it was declared in
+	delayOf   map[string]map[string]bool // target queue → its delay queues
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+var _ Broker = (*AMQPBroker)(nil)
+
+// DialAMQP connects to RabbitMQ at rawURL (amqp://, amqps:// or Celery's
+// pyamqp://). A first connection that fails is an error wrapping
+// ErrUnreachable; later disconnections are healed in the background.
+func DialAMQP(ctx context.Context, rawURL string, opts AMQPOptions) (*AMQPBroker, error) {
+	uri, err := NormalizeURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 10 * time.Second
+	}
+	if opts.ReconnectMin <= 0 {
+		opts.ReconnectMin = 100 * time.Millisecond
+	}
+	if opts.ReconnectMax < opts.ReconnectMin {
+		opts.ReconnectMax = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	b := &AMQPBroker{uri: uri, opts: opts, log: log, up: make(chan struct{}),
+		declared: map[string]QueueSpec{}, delayDecl: map[string]uint64{}, delayOf: map[string]map[string]bool{}, done: make(chan struct{})}
+	b.mgmt = newManagement(uri, opts.ManagementURL)
+	if err := b.connect(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, redact(uri), err)
+	}
+	b.wg.Add(1)
+	go b.supervise()
+	return b, nil
+}
+
+// connect dials, opens the publishing channel and re-declares the topology.
+func (b *AMQPBroker) connect(ctx context.Context) error {
+	cfg := amqp.Config{
+		Heartbeat:       b.opts.Heartbeat,
+		Locale:          "en_US",
+		TLSClientConfig: b.opts.TLS,
+		Dial:            amqp.DefaultDial(b.opts.DialTimeout),
+		Properties:      amqp.NewConnectionProperties(),
+	}
+	if b.opts.ConnectionName != "" {
+		cfg.Properties.SetClientConnectionName(b.opts.ConnectionName)
+	}
+	type dialed struct {
+		c   *amqp.Connection
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := amqp.DialConfig(b.uri, cfg)
+		ch <- dialed{c, err}
+	}()
+	var conn *amqp.Connection
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			return d.err
+		}
+		conn = d.c
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.c != nil {
+				d.c.Close()
+			}
+		}()
+		return ctx.Err()
+	}
+	pub, err := conn.Channel()
+	if err == nil {
+		err = pub.Confirm(false)
+	}
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("open publishing channel: %w", err)
+	}
+	b.mu.Lock()
+	specs := make([]QueueSpec, 0, len(b.declared))
+	for _, s := range b.declared {
+		specs = append(specs, s)
+	}
+	b.mu.Unlock()
+	for _, s := range specs {
+		if err := declareOn(conn, s); err != nil {
+			conn.Close()
+			return fmt.Errorf("re-declare %s: %w", s.Name, err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		conn.Close()
+		return ErrClosed
+	}
+	b.conn, b.pub = conn, pub
+	b.gen++
+	close(b.up)
+	return nil
+}
+
+// supervise waits for the connection to drop and reconnects with backoff.
+func (b *AMQPBroker) supervise() {
+	defer b.wg.Done()
+	for {
+		b.mu.Lock()
+		conn := b.conn
+		b.mu.Unlock()
+		lost := conn.NotifyClose(make(chan *amqp.Error, 1))
+		var reason *amqp.Error
+		select {
+		case reason = <-lost:
+		case <-b.done:
+			return
+		}
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return
+		}
+		b.up = make(chan struct{})
+		b.mu.Unlock()
+		b.log.Warn("queue: broker connection lost; reconnecting", "broker", redact(b.uri), "reason", errString(reason))
+		delay := b.opts.ReconnectMin
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), b.opts.DialTimeout)
+			go func() {
+				select {
+				case <-b.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			err := b.connect(ctx)
+			cancel()
+			if err == nil {
+				b.log.Info("queue: broker reconnected", "broker", redact(b.uri), "attempts", attempt)
+				break
+			}
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			b.log.Debug("queue: reconnect failed", "attempt", attempt, "err", err)
+			jitter := time.Duration(rand.Int64N(int64(delay)/2 + 1))
+			select {
+			case <-time.After(delay + jitter):
+			case <-b.done:
+				return
+			}
+			delay = min(delay*2, b.opts.ReconnectMax)
+		}
+	}
+}
+
+func errString(e *amqp.Error) string {
+	if e == nil {
+		return "closed"
+	}
+	return e.Error()
+}
+
+// current waits until connected and returns the connection and its generation.
+func (b *AMQPBroker) current(ctx context.Context) (*amqp.Connection, *amqp.Channel, uint64, error) {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return nil, nil, 0, ErrClosed
+		}
+		up := b.up
+		select {
+		case <-up:
+			conn, pub, gen := b.conn, b.pub, b.gen
+			b.mu.Unlock()
+			if conn.IsClosed() {
+				// The supervisor has not noticed yet: wait for it.
+				select {
+				case <-ctx.Done():
+					return nil, nil, 0, ctx.Err()
+				case <-b.done:
+					return nil, nil, 0, ErrClosed
+				case <-time.After(10 * time.Millisecond):
+				}
+				continue
+			}
+			return conn, pub, gen, nil
+		default:
+		}
+		b.mu.Unlock()
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, nil, 0, fmt.Errorf("queue: waiting for the broker connection: %w", ctx.Err())
+		case <-b.done:
+			return nil, nil, 0, ErrClosed
+		}
+	}
+}
+
+// channel opens a short-lived channel for declarations and queries (a
+// failed one, e.g. a 404, closes only that channel).
+func (b *AMQPBroker) channel(ctx context.Context) (*amqp.Channel, error) {
+	conn, _, _, err := b.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("queue: open channel: %w", err)
+	}
+	return ch, nil
+}
+
+// Declare implements Broker.
+func (b *AMQPBroker) Declare(ctx context.Context, q QueueSpec) error {
+	conn, _, _, err := b.current(ctx)
+	if err != nil {
+		return err
+	}
+	if err := declareOn(conn, q); err != nil {
+		return fmt.Errorf("queue: declare %s: %w", q.Name, err)
+	}
+	b.mu.Lock()
+	b.declared[q.Name] = q
+	b.mu.Unlock()
+	return nil
+}
+
+func declareOn(conn *amqp.Connection, q QueueSpec) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	switch q.Kind {
+	case TaskQueue:
+		// Exactly kombu's Queue(name, Exchange(name, 'direct'), routing_key=name).
+		if err := ch.ExchangeDeclare(q.Name, "direct", true, false, false, false, nil); err != nil {
+			return err
+		}
+		if _, err := ch.QueueDeclare(q.Name, true, false, false, false, nil); err != nil {
+			return err
+		}
+		return ch.QueueBind(q.Name, q.Name, q.Name, false, nil)
+	case DeadLetterQueue:
+		_, err := ch.QueueDeclare(q.Name, true, false, false, false, nil)
+		return err
+	case ReplyQueue:
+		exp := q.Expires
+		if exp <= 0 {
+			exp = 24 * time.Hour
+		}
+		_, err := ch.QueueDeclare(q.Name, true, false, false, false, amqp.Table{"x-expires": int64(exp / time.Millisecond)})
+		return err
+	}
+	return fmt.Errorf("unknown queue kind %d", q.Kind)
+}
+
+// Publish implements Broker.
+func (b *AMQPBroker) Publish(ctx context.Context, queue string, m *Message) (Confirm, error) {
+	p := toPublishing(m)
+	for {
+		_, pub, _, err := b.current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dc, err := pub.PublishWithDeferredConfirm("", queue, false, false, p)
+		if err == nil {
+			return amqpConfirm{dc: dc, ch: pub}, nil
+		}
+		if !pub.IsClosed() {
+			return nil, fmt.Errorf("queue: publish to %s: %w", queue, err)
+		}
+		// The channel died under us: wait for the reconnection and retry;
+		// nothing was sent.
+		if err := b.reopenPub(ctx, pub); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reopenPub replaces a publishing channel closed by a channel-level error
+// while the connection lives on.
+func (b *AMQPBroker) reopenPub(ctx context.Context, dead *amqp.Channel) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pub != dead || b.conn == nil || b.conn.IsClosed() {
+		return nil // reconnection in progress or already replaced
+	}
+	pub, err := b.conn.Channel()
+	if err == nil {
+		err = pub.Confirm(false)
+	}
+	if err != nil {
+		return nil // the connection is going down: current() waits for it
+	}
+	b.pub = pub
+	return nil
+}
+
+type amqpConfirm struct {
+	dc *amqp.DeferredConfirmation
+	ch *amqp.Channel
+}
+
+func (c amqpConfirm) Done() <-chan struct{} { return c.dc.Done() }
+
+func (c amqpConfirm) Err() error {
+	if c.dc.Acked() {
+		return nil
+	}
+	if c.ch.IsClosed() {
+		return ErrConnectionLost
+	}
+	return ErrNacked
+}
+
+// delayLevels are the TTLs of the delay queues: 1s, 2s, 4s … ~388 days.
+const delayLevels = 25
+
+// PublishAt implements Broker with delay queues "<queue>.delay.<N>s", each
+// holding messages for a fixed TTL of N = 2^k seconds and dead-lettering
+// them back to queue. Every message of one delay queue has the same TTL, so
+// expiry order is queue order and a long delay never blocks a short one.
+// A delay d goes through the largest level ≤ d and comes back early; the
+// consumer re-delays the rest (at most log2(d) hops), holding only the last
+// sub-second part itself.
+func (b *AMQPBroker) PublishAt(ctx context.Context, queue string, m *Message, at time.Time) (Confirm, error) {
+	d := time.Until(at)
+	if d < time.Second {
+		return b.Publish(ctx, queue, m)
+	}
+	level := 0
+	for level+1 < delayLevels && time.Duration(1)<<(level+1)*time.Second <= d {
+		level++
+	}
+	ttl := time.Duration(1) << level * time.Second
+	name := fmt.Sprintf("%s.delay.%ds", queue, int64(ttl/time.Second))
+	if err := b.declareDelay(ctx, name, queue, ttl); err != nil {
+		return nil, err
+	}
+	cp := *m
+	cp.Expiration = "" // the queue's TTL rules; the expires header still holds
+	return b.Publish(ctx, name, &cp)
+}
+
+func (b *AMQPBroker) declareDelay(ctx context.Context, name, target string, ttl time.Duration) error {
+	conn, _, gen, err := b.current(ctx)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	done := b.delayDecl[name] == gen
+	b.mu.Unlock()
+	if done {
+		return nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("queue: declare %s: %w", name, err)
+	}
+	defer ch.Close()
+	ms := int64(ttl / time.Millisecond)
+	_, err = ch.QueueDeclare(name, true, false, false, false, amqp.Table{
+		"x-message-ttl":             ms,
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": target,
+		"x-expires":                 ms + int64(time.Hour/time.Millisecond),
+	})
+	if err != nil {
+		return fmt.Errorf("queue: declare delay queue %s: %w", name, err)
+	}
+	b.mu.Lock()
+	b.delayDecl[name] = gen
+	if b.delayOf[target] == nil {
+		b.delayOf[target] = map[string]bool{}
+	}
+	b.delayOf[target][name] = true
+	b.mu.Unlock()
+	return nil
+}
+
+// Consume implements Broker.
+func (b *AMQPBroker) Consume(ctx context.Context, queue string, opts ConsumeOptions) (Consumer, error) {
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = 1
+	}
+	c := &amqpConsumer{b: b, queue: queue, opts: opts, out: make(chan *Delivery), stop: make(chan struct{}),
+		tag: "dsys-" + newID()}
+	// The first subscription is synchronous so a missing queue is an error.
+	ch, deliveries, err := c.subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.wg.Add(1)
+	go c.run(ch, deliveries)
+	return c, nil
+}
+
+type amqpConsumer struct {
+	b     *AMQPBroker
+	queue string
+	opts  ConsumeOptions
+	tag   string
+	out   chan *Delivery
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	mu       sync.Mutex
+	ch       *amqp.Channel
+}
+
+func (c *amqpConsumer) Deliveries() <-chan *Delivery { return c.out }
+
+// Cancel stops the broker sending; deliveries already on their way are
+// still handed out, then Deliveries closes.
+func (c *amqpConsumer) Cancel() error {
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		c.mu.Lock()
+		ch := c.ch
+		c.mu.Unlock()
+		if ch != nil && !ch.IsClosed() {
+			_ = ch.Cancel(c.tag, false)
+		}
+	})
+	return nil
+}
+
+// Close implements Consumer.
+func (c *amqpConsumer) Close() error {
+	_ = c.Cancel()
+	c.mu.Lock()
+	ch := c.ch
+	c.mu.Unlock()
+	if ch != nil && !ch.IsClosed() {
+		if err := ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			return fmt.Errorf("queue: close consumer of %s: %w", c.queue, err)
+		}
+	}
+	return nil
+}
+
+func (c *amqpConsumer) subscribe(ctx context.Context) (*amqp.Channel, <-chan amqp.Delivery, error) {
+	conn, _, _, err := c.b.current(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
+	}
+	if !c.opts.AutoAck {
+		if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
+			ch.Close()
+			return nil, nil, fmt.Errorf("queue: consume %s: qos: %w", c.queue, err)
+		}
+	}
+	deliveries, err := ch.Consume(c.queue, c.tag, c.opts.AutoAck, false, false, false, nil)
+	if err != nil {
+		ch.Close()
+		if isNotFound(err) {
+			return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, ErrQueueNotFound)
+		}
+		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
+	}
+	c.mu.Lock()
+	c.ch = ch
+	c.mu.Unlock()
+	select {
+	case <-c.stop: // cancelled while subscribing
+		_ = ch.Cancel(c.tag, false)
+	default:
+	}
+	return ch, deliveries, nil
+}
+
+// run forwards deliveries and re-subscribes after connection losses.
+func (c *amqpConsumer) run(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
+	defer c.b.wg.Done()
+	defer close(c.out)
+	acker := &amqpAcker{ch: ch}
+	delay := c.b.opts.ReconnectMin
+	for {
+		for d := range deliveries {
+			del := fromDelivery(&d, c.queue, acker)
+			select {
+			case c.out <- del:
+			case <-c.b.done:
+				return
+			}
+		}
+		// The channel closed: cancelled, or the connection dropped.
+		select {
+		case <-c.stop:
+			return
+		case <-c.b.done:
+			return
+		default:
+		}
+		for {
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-c.stop:
+				case <-c.b.done:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			var err error
+			ch, deliveries, err = c.subscribe(ctx)
+			cancel()
+			if err == nil {
+				acker = &amqpAcker{ch: ch}
+				delay = c.b.opts.ReconnectMin
+				break
+			}
+			select {
+			case <-c.stop:
+				return
+			case <-c.b.done:
+				return
+			default:
+			}
+			c.b.log.Debug("queue: re-subscribe failed", "queue", c.queue, "err", err)
+			select {
+			case <-time.After(delay):
+			case <-c.stop:
+				return
+			case <-c.b.done:
+				return
+			}
+			delay = min(delay*2, c.b.opts.ReconnectMax)
+		}
+	}
+}
+
+type amqpAcker struct{ ch *amqp.Channel }
+
+func (a *amqpAcker) Ack(d *Delivery) error {
+	if err := a.ch.Ack(d.Tag, false); err != nil {
+		return settleErr(a.ch, err)
+	}
+	return nil
+}
+
+// AckUpTo acks d and every earlier delivery of its consumer in one frame.
+func (a *amqpAcker) AckUpTo(d *Delivery) error {
+	if err := a.ch.Ack(d.Tag, true); err != nil {
+		return settleErr(a.ch, err)
+	}
+	return nil
+}
+
+func (a *amqpAcker) Reject(d *Delivery, requeue bool) error {
+	if err := a.ch.Reject(d.Tag, requeue); err != nil {
+		return settleErr(a.ch, err)
+	}
+	return nil
+}
+
+// Stale reports whether d's channel is gone: the broker will redeliver it,
+// so publishing its result now would duplicate the redelivery's.
+func (a *amqpAcker) Stale(*Delivery) bool { return a.ch.IsClosed() }
+
+func settleErr(ch *amqp.Channel, err error) error {
+	if ch.IsClosed() || errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+	}
+	return fmt.Errorf("queue: settle delivery: %w", err)
+}
+
+func fromDelivery(d *amqp.Delivery, queue string, acker Acknowledger) *Delivery {
+	return &Delivery{
+		Message: Message{
+			ContentType:     d.ContentType,
+			ContentEncoding: d.ContentEncoding,
+			CorrelationID:   d.CorrelationId,
+			ReplyTo:         d.ReplyTo,
+			Persistent:      d.DeliveryMode == amqp.Persistent,
+			Priority:        d.Priority,
+			Expiration:      d.Expiration,
+			Headers:         fromTable(d.Headers),
+			Body:            d.Body,
+		},
+		Queue:       queue,
+		Redelivered: d.Redelivered,
+		Tag:         d.DeliveryTag,
+		Acker:       acker,
+	}
+}
+
+func toPublishing(m *Message) amqp.Publishing {
+	p := amqp.Publishing{
+		ContentType:     m.ContentType,
+		ContentEncoding: m.ContentEncoding,
+		CorrelationId:   m.CorrelationID,
+		ReplyTo:         m.ReplyTo,
+		Priority:        m.Priority,
+		Expiration:      m.Expiration,
+		Headers:         toTable(m.Headers),
+		Body:            m.Body,
+		DeliveryMode:    amqp.Transient,
+	}
+	if m.Persistent {
+		p.DeliveryMode = amqp.Persistent
+	}
+	return p
+}
+
+// fromTable turns nested AMQP tables into map[string]any so the codec sees
+// transport-neutral types.
+func fromTable(t amqp.Table) map[string]any {
+	if t == nil {
+		return nil
+	}
+	m := make(map[string]any, len(t))
+	for k, v := range t {
+		m[k] = fromField(v)
+	}
+	return m
+}
+
+func fromField(v any) any {
+	switch x := v.(type) {
+	case amqp.Table:
+		return fromTable(x)
+	case []any:
+		for i := range x {
+			x[i] = fromField(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+func toTable(m map[string]any) amqp.Table {
+	if m == nil {
+		return nil
+	}
+	t := make(amqp.Table, len(m))
+	for k, v := range m {
+		t[k] = toField(v)
+	}
+	return t
+}
+
+func toField(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return toTable(x)
+	case amqp.Table:
+		return x
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = toField(x[i])
+		}
+		return out
+	case uint:
+		return int64(x)
+	case uint64:
+		return int64(x)
+	}
+	if n, ok := v.(interface{ Int64() (int64, error) }); ok { // json.Number
+		if i, err := n.Int64(); err == nil {
+			return i
+		}
+		if f, ok := asFloat(v); ok {
+			return f
+		}
+	}
+	return v
+}
+
+// Inspect implements Broker: a passive declare gives ready messages and
+// consumers; unacked comes from the management API when it answers.
+func (b *AMQPBroker) Inspect(ctx context.Context, queue string) (QueueInfo, error) {
+	ch, err := b.channel(ctx)
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+	if err != nil {
+		if isNotFound(err) {
+			return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, ErrQueueNotFound)
+		}
+		return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, err)
+	}
+	info := QueueInfo{Name: queue, Ready: q.Messages, Consumers: q.Consumers, Unacked: -1}
+	if n, ok := b.mgmt.unacked(ctx, queue); ok {
+		info.Unacked = n
+	}
+	return info, nil
+}
+
+// Purge implements Broker.
+func (b *AMQPBroker) Purge(ctx context.Context, queue string) (int, error) {
+	ch, err := b.channel(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	if _, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil); err != nil {
+		if isNotFound(err) {
+			return 0, fmt.Errorf("queue: purge %s: %w", queue, ErrQueueNotFound)
+		}
+		return 0, fmt.Errorf("queue: purge %s: %w", queue, err)
+	}
+	n, err := ch.QueuePurge(queue, false)
+	if err != nil {
+		return 0, fmt.Errorf("queue: purge %s: %w", queue, err)
+	}
+	return n, nil
+}
+
+// Delete implements Broker.
+func (b *AMQPBroker) Delete(ctx context.Context, queue string) error {
+	ch, err := b.channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
+		return fmt.Errorf("queue: delete %s: %w", queue, err)
+	}
+	b.mu.Lock()
+	delete(b.declared, queue)
+	delays := b.delayOf[queue]
+	delete(b.delayOf, queue)
+	for d := range delays {
+		delete(b.delayDecl, d)
+	}
+	b.mu.Unlock()
+	for d := range delays {
+		if _, err := ch.QueueDelete(d, false, false, false); err != nil {
+			return fmt.Errorf("queue: delete %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// Close implements Broker.
+func (b *AMQPBroker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.done)
+	conn := b.conn
+	b.mu.Unlock()
+	var err error
+	if conn != nil && !conn.IsClosed() {
+		err = conn.Close()
+	}
+	b.wg.Wait()
+	if err != nil && !errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("queue: close: %w", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Code == amqp.NotFound
+}
+
+// InspectDelayed sums the delay queues PublishAt uses for queue (tasks
+// waiting for their eta or a retry): Ready is how many wait there.
+func (b *AMQPBroker) InspectDelayed(ctx context.Context, queue string) (QueueInfo, error) {
+	ch, err := b.channel(ctx)
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	defer func() { ch.Close() }()
+	info := QueueInfo{Name: queue + ".delay.*", Unacked: -1}
+	for level := range delayLevels {
+		name := fmt.Sprintf("%s.delay.%ds", queue, int64(1)<<level)
+		q, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
+		if err != nil {
+			if !isNotFound(err) {
+				return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", name, err)
+			}
+			// A 404 closes the channel: take a new one.
+			if ch, err = b.channel(ctx); err != nil {
+				return QueueInfo{}, err
+			}
+			continue
+		}
+		info.Ready += q.Messages
+	}
+	return info, nil
+}

@@ -1,0 +1,16 @@
+//go:build !unix
+
+package queue
+
+import "os/exec"
+
+func setProcessGroup(*exec.Cmd) {}
+
+func terminate(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	return cmd.Process.Kill()
+}
+
+func killGroup(*exec.Cmd) {}

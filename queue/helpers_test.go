@@ -1,0 +1,139 @@
+package queue_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsys-dev/dsys/internal/testenv"
+	"github.com/dsys-dev/dsys/queue"
+)
+
+// syncBuffer is a log sink tests can read while the worker writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	t     *testing.T
+	b     *queue.AMQPBroker
+	queue string
+	reg   *queue.Registry
+	logs  *syncBuffer
+}
+
+// newHarness connects to RabbitMQ, picks a unique queue and registers the
+// built-ins (also as tasks.add, ...).
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	logs := &syncBuffer{}
+	b := dialAMQPLog(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
+	if err := queue.RegisterBuiltins(h.reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range queue.BuiltinNames() {
+		f, _ := queue.Builtin(n)
+		if err := h.reg.Register(queue.TaskDef{Name: "tasks." + n, Func: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, q := range []string{h.queue, h.queue + ".dead"} {
+			_ = b.Delete(ctx, q)
+		}
+		b.Close()
+		if t.Failed() {
+			t.Logf("worker log:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+func (h *harness) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h.t.Cleanup(cancel)
+	return ctx
+}
+
+func (h *harness) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startWorker runs a worker until the test ends; stop() shuts it down early
+// and returns Run's error.
+func (h *harness) startWorker(cfg queue.WorkerConfig) (w *queue.Worker, stop func() error) {
+	h.t.Helper()
+	if cfg.Queues == nil {
+		cfg.Queues = []string{h.queue}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = h.logger()
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 4
+	}
+	w = queue.NewWorker(h.b, h.reg, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-errc:
+			case <-time.After(60 * time.Second):
+				h.t.Error("worker did not stop within 60s")
+			}
+		})
+		return err
+	}
+	h.t.Cleanup(func() { _ = stop() })
+	select {
+	case <-w.Ready():
+	case err := <-errc:
+		h.t.Fatalf("worker stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("worker not ready within 10s")
+	}
+	return w, stop
+}
+
+func (h *harness) newClient() *queue.Client {
+	h.t.Helper()
+	c, err := queue.NewClient(h.ctx(), h.b, queue.ClientConfig{Queue: h.queue})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (h *harness) get(c *queue.Client, task *queue.Task) (any, error) {
+	h.t.Helper()
+	ar, err := c.Submit(h.ctx(), task)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ar.Get(h.ctx())
+}

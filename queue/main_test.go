@@ -1,0 +1,12 @@
+package queue_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a worker, client or broker leaks goroutines.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

@@ -1,0 +1,165 @@
+package queue_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsys-dev/dsys/queue"
+)
+
+// rawPublish sends m as is, bypassing the codec.
+func (h *harness) rawPublish(q string, m *queue.Message) {
+	h.t.Helper()
+	c, err := h.b.Publish(h.ctx(), q, m)
+	if err == nil {
+		err = queue.WaitConfirm(h.ctx(), c)
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func goodMessage(t *testing.T, id, name string, body string) *queue.Message {
+	t.Helper()
+	m, err := queue.EncodeTask(&queue.Task{ID: id, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Body = []byte(body)
+	return m
+}
+
+// drain reads the dead-letter queue: id → reason header.
+func (h *harness) deadLetters(want int) map[string]string {
+	h.t.Helper()
+	c, err := h.b.Consume(h.ctx(), h.queue+".dead", queue.ConsumeOptions{Prefetch: 100})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer c.Close()
+	out := map[string]string{}
+	for len(out) < want {
+		select {
+		case d := <-c.Deliveries():
+			reason, _ := d.Headers["x-dsys-dead-reason"].(string)
+			id := d.CorrelationID
+			if hid, ok := d.Headers["id"].(string); ok {
+				id = hid
+			}
+			out[id] = reason
+			_ = d.Ack()
+		case <-time.After(10 * time.Second):
+			h.t.Fatalf("dead-letter queue: got %d of %d: %v", len(out), want, out)
+		}
+	}
+	return out
+}
+
+// Poison messages are dead-lettered with their reason, logged with their
+// task id, and the worker keeps serving.
+func TestPoisonMessagesDeadLettered(t *testing.T) {
+	h := newHarness(t)
+	h.startWorker(queue.WorkerConfig{MaxMessageSize: 4096, Concurrency: 1})
+	c := h.newClient()
+
+	cases := map[string]struct {
+		m      *queue.Message
+		reason string
+	}{
+		"p-json": {goodMessage(t, "p-json", "add", `[[4, 4], {}, {`), "not a JSON array"},
+		"p-ctype": {func() *queue.Message {
+			m := goodMessage(t, "p-ctype", "add", `[[1, 1], {}, null]`)
+			m.ContentType = "application/x-python-serialize"
+			return m
+		}(), "content type"},
+		"p-headers": {&queue.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
+		"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "takes 2 arguments"},
+		"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
+		"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
+		"p-retries": {func() *queue.Message {
+			m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`)
+			m.Headers["retries"] = "many"
+			return m
+		}(), "retries"},
+	}
+	// Bad arguments also answer TypeError to the sender.
+	typeErr := c.Result("p-arity")
+	for id, tc := range cases {
+		if id == "p-arity" {
+			tc.m.ReplyTo = c.ReplyQueue()
+		}
+		h.rawPublish(h.queue, tc.m)
+	}
+	if v, err := h.get(c, &queue.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
+		t.Fatalf("good task after poison: %v %v", v, err)
+	}
+	dead := h.deadLetters(len(cases))
+	for id, tc := range cases {
+		if !strings.Contains(dead[id], tc.reason) {
+			t.Errorf("%s: dead-letter reason %q, want it to mention %q", id, dead[id], tc.reason)
+		}
+		if !strings.Contains(h.logs.String(), "id="+id) {
+			t.Errorf("%s: no log line naming the task id", id)
+		}
+	}
+	_, err := typeErr.Get(h.ctx())
+	var re *queue.RemoteError
+	if !errors.As(err, &re) || re.Type != "TypeError" {
+		t.Errorf("bad arguments: sender got %v, want TypeError", err)
+	}
+	if info, err := h.b.Inspect(h.ctx(), h.queue); err != nil || info.Ready != 0 {
+		t.Errorf("task queue after poison: %+v %v", info, err)
+	}
+}
+
+// A message redelivered past max_redeliveries goes to <queue>.dead; one
+// below is counted (x-dsys-redeliveries) and served.
+func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
+	h := newHarness(t)
+	if err := h.b.Declare(h.ctx(), queue.QueueSpec{Name: h.queue, Kind: queue.TaskQueue}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.newClient()
+	// Two tasks: one already redelivered 3 times, one 5 times (the max).
+	below, err := c.Send(h.ctx(), &queue.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-redeliveries": int32(3)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	over, err := c.Send(h.ctx(), &queue.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-redeliveries": int32(5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ar := range []*queue.AsyncResult{below, over} {
+		if err := ar.Sent(h.ctx()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A consumer takes both and dies without acking: both come back redelivered.
+	cons, err := h.b.Consume(h.ctx(), h.queue, queue.ConsumeOptions{Prefetch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case <-cons.Deliveries():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no delivery")
+		}
+	}
+	cons.Close()
+	h.startWorker(queue.WorkerConfig{MaxRedeliveries: 5})
+	if v, err := below.Get(h.ctx()); err != nil || v != n("2") {
+		t.Fatalf("task redelivered 4 times: %v %v", v, err)
+	}
+	dead := h.deadLetters(1)
+	if reason := dead[over.ID]; !strings.Contains(reason, "redelivered 6 times") {
+		t.Fatalf("dead letters %v, want %s redelivered 6 times", dead, over.ID)
+	}
+	select {
+	case <-over.Done():
+		t.Fatal("the dead-lettered task ran")
+	default:
+	}
+}

@@ -1,0 +1,129 @@
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/dsys-dev/dsys/internal/testenv"
+	"github.com/dsys-dev/dsys/queue"
+)
+
+// rabbitmqctl runs one bounded rabbitmqctl command.
+func rabbitmqctl(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, testenv.LookPath(t, "rabbitmqctl"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("rabbitmqctl %v: %v\n%s", args, err, out)
+	}
+}
+
+// The broker app stops and starts while tasks flow: the worker and the
+// client reconnect, every task gets its result, none twice.
+func TestBrokerRestartWhileTasksFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts the shared RabbitMQ")
+	}
+	testenv.LookPath(t, "rabbitmqctl")
+	testenv.RabbitMQExclusive(t) // no other test may use the broker meanwhile
+	h := newHarness(t)
+	h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: 4})
+	c := h.newClient()
+	// Results are counted raw, on a reply queue of our own.
+	reply := testenv.UniqueName(t, "reply")
+	if err := h.b.Declare(h.ctx(), queue.QueueSpec{Name: reply, Kind: queue.ReplyQueue, Expires: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.b.Delete(context.Background(), reply) })
+	results, err := h.b.Consume(h.ctx(), reply, queue.ConsumeOptions{Prefetch: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer results.Close()
+
+	const total = 120
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		for i := range total {
+			ar, err := c.Send(ctx, &queue.Task{ID: fmt.Sprintf("r%03d-%s", i, reply), Name: "sleep",
+				Args: []any{n("0.02")}, ReplyTo: reply})
+			if err == nil {
+				err = ar.Sent(ctx)
+			}
+			if err != nil {
+				sent <- fmt.Errorf("task %d: %w", i, err)
+				return
+			}
+		}
+		sent <- nil
+	}()
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			rabbitmqctl(t, "start_app") // never leave the shared broker down
+		}
+	})
+	// count holds first deliveries per task id: two would be two publishes.
+	// (A redelivery of the same result, after our ack was lost with the
+	// connection, is not a second SUCCESS.)
+	count, seen := map[string]int{}, map[string]bool{}
+	for len(seen) < total {
+		select {
+		case d, ok := <-results.Deliveries():
+			if !ok {
+				t.Fatal("result consumer closed")
+			}
+			r, err := queue.DecodeResult(&d.Message)
+			_ = d.Ack() // may fail across the restart: the result comes again
+			if err != nil || r.State != queue.StateSuccess {
+				t.Fatalf("result %v %v", r, err)
+			}
+			seen[r.TaskID] = true
+			if !d.Redelivered {
+				count[r.TaskID]++
+			}
+			if len(seen) == 20 && !restarted {
+				rabbitmqctl(t, "stop_app")
+				rabbitmqctl(t, "start_app")
+				restarted = true
+			}
+		case err := <-sent:
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent = nil
+		case <-ctx.Done():
+			var missing []string
+			for i := range total {
+				if id := fmt.Sprintf("r%03d-%s", i, reply); !seen[id] {
+					missing = append(missing, id[:4])
+				}
+			}
+			t.Fatalf("%d of %d results after the restart; missing %v", len(seen), total, missing)
+		}
+	}
+	// Nothing more may come: a duplicate would be a second SUCCESS for a run.
+	quiet := time.After(time.Second)
+	for {
+		select {
+		case d := <-results.Deliveries():
+			r, _ := queue.DecodeResult(&d.Message)
+			_ = d.Ack()
+			if !d.Redelivered {
+				count[r.TaskID]++
+			}
+		case <-quiet:
+			for id, k := range count {
+				if k > 1 {
+					t.Errorf("task %s: %d results published", id, k)
+				}
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,571 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// WorkerConfig configures a Worker. The zero value is the documented default.
+type WorkerConfig struct {
+	// Queues to consume (default ["celery"]). Each is declared exactly as
+	// Celery declares it, plus its dead-letter queue "<queue>.dead".
+	Queues []string
+	// Concurrency is how many tasks run at once (default runtime.NumCPU()).
+	Concurrency int
+	// Prefetch bounds the messages received and not yet settled (default
+	// Concurrency: the worker never reserves more than it can run).
+	Prefetch int
+	// MaxRedeliveries: a message redelivered more often (its consumer died
+	// or lost the connection each time) is dead-lettered (default 5;
+	// negative = none: the first redelivery is dead-lettered).
+	MaxRedeliveries int
+	// ShutdownTimeout is how long running tasks may finish after Run's
+	// context is cancelled before they are requeued (default 30s).
+	ShutdownTimeout time.Duration
+	// MaxMessageSize: larger bodies are dead-lettered unread (default 16 MiB).
+	MaxMessageSize int
+	// HoldETA: a task due within this is kept (unacked) until it is due;
+	// later ones go to the broker's delay queues (default 1s).
+	HoldETA time.Duration
+	// TransientResults publishes results with delivery_mode 1 as Celery
+	// does; by default they are persistent, so a result waiting in a durable
+	// reply queue survives a broker restart.
+	TransientResults bool
+	// Hostname names the worker in logs (default "dsys").
+	Hostname string
+	// Logger gets one info line per task and warnings (nil = discard).
+	Logger *slog.Logger
+	// Metrics, when set, are updated as tasks flow.
+	Metrics *Metrics
+}
+
+func (c *WorkerConfig) defaults() {
+	if len(c.Queues) == 0 {
+		c.Queues = []string{"celery"}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = runtime.NumCPU()
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = c.Concurrency
+	}
+	if c.MaxRedeliveries == 0 {
+		c.MaxRedeliveries = 5
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 16 << 20
+	}
+	if c.HoldETA <= 0 {
+		c.HoldETA = time.Second
+	}
+	if c.Hostname == "" {
+		c.Hostname = "dsys"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// publishTimeout bounds waiting for the broker to confirm a result.
+const publishTimeout = 30 * time.Second
+
+// Worker consumes task messages and runs them. Create it with NewWorker and
+// start it with Run.
+//
+// Shutdown order, when Run's context is cancelled: (1) stop consuming;
+// (2) requeue every received task that has not started; (3) let running
+// tasks finish and publish their results for up to ShutdownTimeout (or
+// until Abort); (4) cancel the tasks still running and requeue them;
+// (5) close the consumers and return.
+type Worker struct {
+	b   Broker
+	reg *Registry
+	cfg WorkerConfig
+	log *slog.Logger
+	m   *Metrics
+
+	slots    chan struct{}
+	stopping chan struct{} // closed when shutdown starts
+	abort    chan struct{} // closed by Abort or at the shutdown deadline
+	stopOnce sync.Once
+	abortMu  sync.Once
+
+	taskCtx    context.Context // parent of task contexts; cancelled when abandoned
+	cancelTask context.CancelFunc
+
+	procs   sync.WaitGroup // one per received delivery
+	mu      sync.Mutex
+	running map[*run]struct{}
+
+	ready     chan struct{} // closed once consuming
+	done      *recentSet    // ids whose result is out but whose ack failed
+	declared  sync.Map      // queue names declared for callbacks
+	startedAt time.Time
+}
+
+// run is one task execution, abandoned (requeued) if shutdown times out.
+type run struct {
+	d         *Delivery
+	abandoned bool // guarded by Worker.mu
+}
+
+// NewWorker returns a worker serving reg's tasks from b.
+func NewWorker(b Broker, reg *Registry, cfg WorkerConfig) *Worker {
+	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Worker{b: b, reg: reg, cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
+		slots: make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
+		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{}, done: newRecentSet(4096),
+		ready: make(chan struct{})}
+}
+
+// Ready is closed once Run has declared its queues and consumes them.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
+
+// Abort makes a shutdown in progress stop waiting for running tasks: they
+// are cancelled and requeued at once (a second SIGINT).
+func (w *Worker) Abort() { w.abortMu.Do(func() { close(w.abort) }) }
+
+// Run declares the queues, consumes until ctx is cancelled, then shuts down
+// gracefully (see Worker). It returns nil after a graceful shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	w.startedAt = time.Now()
+	for _, q := range w.cfg.Queues {
+		if err := w.b.Declare(ctx, QueueSpec{Name: q, Kind: TaskQueue}); err != nil {
+			return err
+		}
+		if err := w.b.Declare(ctx, QueueSpec{Name: q + ".dead", Kind: DeadLetterQueue}); err != nil {
+			return err
+		}
+	}
+	merged := make(chan *Delivery)
+	var consumers []Consumer
+	var pumps sync.WaitGroup
+	defer func() {
+		for _, c := range consumers {
+			_ = c.Close()
+		}
+	}()
+	for _, q := range w.cfg.Queues {
+		c, err := w.b.Consume(ctx, q, ConsumeOptions{Prefetch: w.cfg.Prefetch})
+		if err != nil {
+			return err
+		}
+		consumers = append(consumers, c)
+		pumps.Add(1)
+		go func() {
+			defer pumps.Done()
+			for d := range c.Deliveries() {
+				merged <- d
+			}
+		}()
+	}
+	go func() {
+		pumps.Wait()
+		close(merged)
+	}()
+	w.log.Info("queue: worker ready", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
+		"prefetch", w.cfg.Prefetch, "tasks", len(w.reg.Names()))
+	close(w.ready)
+
+	for {
+		select {
+		case d, ok := <-merged:
+			if !ok {
+				// The broker was closed under us.
+				w.shutdown(nil, merged)
+				return fmt.Errorf("queue: worker: %w", ErrClosed)
+			}
+			w.procs.Add(1)
+			go w.process(d)
+		case <-ctx.Done():
+			w.shutdown(consumers, merged)
+			return nil
+		}
+	}
+}
+
+func (w *Worker) shutdown(consumers []Consumer, merged <-chan *Delivery) {
+	w.log.Info("queue: worker shutting down", "running", w.runningCount(), "timeout", w.cfg.ShutdownTimeout)
+	w.stopOnce.Do(func() { close(w.stopping) })
+	for _, c := range consumers {
+		_ = c.Cancel()
+	}
+	// Deliveries still arriving were never started: put them back.
+	for d := range merged {
+		w.procs.Add(1)
+		go func() {
+			defer w.procs.Done()
+			w.requeueFresh(d)
+		}()
+	}
+	all := make(chan struct{})
+	go func() {
+		w.procs.Wait()
+		close(all)
+	}()
+	timer := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-all:
+		w.cancelTask()
+		return
+	case <-timer.C:
+		w.log.Warn("queue: shutdown timeout; requeueing running tasks", "running", w.runningCount())
+	case <-w.abort:
+		w.log.Warn("queue: shutdown aborted; requeueing running tasks", "running", w.runningCount())
+	}
+	w.Abort()
+	w.mu.Lock()
+	for r := range w.running {
+		r.abandoned = true
+		_ = r.d.Reject(true)
+	}
+	w.mu.Unlock()
+	w.cancelTask()
+	// Publishing goroutines give up quickly once aborted; wait a bounded time.
+	select {
+	case <-all:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (w *Worker) runningCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+func (w *Worker) isStopping() bool {
+	select {
+	case <-w.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// pubCtx bounds one round of publishing; it ends early on abort.
+func (w *Worker) pubCtx() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	stop := context.AfterFunc(w.taskCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// process takes one delivery from receipt to settlement.
+func (w *Worker) process(d *Delivery) {
+	defer w.procs.Done()
+	id := messageID(&d.Message)
+	if len(d.Body) > w.cfg.MaxMessageSize {
+		w.deadLetter(d, id, "oversized", fmt.Sprintf("body of %d bytes exceeds max_message_size %d", len(d.Body), w.cfg.MaxMessageSize))
+		return
+	}
+	if d.Redelivered {
+		w.redelivered(d, id)
+		return
+	}
+	task, err := DecodeTask(&d.Message)
+	if err != nil {
+		var bm *BadMessageError
+		reason := err.Error()
+		if errors.As(err, &bm) {
+			reason = bm.Reason
+		}
+		w.deadLetter(d, id, "malformed", reason)
+		return
+	}
+	def := w.reg.Lookup(task.Name)
+	if def == nil {
+		w.m.incReceived("unknown")
+		w.notRegistered(d, task)
+		return
+	}
+	w.m.incReceived(def.Name)
+	if !task.Expires.IsZero() && time.Now().After(task.Expires) {
+		w.revoke(d, task)
+		return
+	}
+	if !task.ETA.IsZero() {
+		if wait := time.Until(task.ETA); wait > 0 && !w.awaitETA(d, task, wait) {
+			return
+		}
+	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopping:
+		w.requeueFresh(d)
+		return
+	}
+	if w.isStopping() {
+		<-w.slots
+		w.requeueFresh(d)
+		return
+	}
+	r := &run{d: d}
+	w.mu.Lock()
+	w.running[r] = struct{}{}
+	w.mu.Unlock()
+	w.m.addInFlight(1)
+	w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
+	start := time.Now()
+	value, runErr := w.execute(def, task)
+	elapsed := time.Since(start)
+	w.m.addInFlight(-1)
+	<-w.slots
+	w.mu.Lock()
+	delete(w.running, r)
+	abandoned := r.abandoned
+	w.mu.Unlock()
+	if abandoned {
+		w.log.Info("task", "id", task.ID, "name", task.Name, "state", "REQUEUED", "duration", elapsed)
+		return
+	}
+	w.finish(d, def, task, value, runErr, elapsed)
+}
+
+// awaitETA holds a task due soon, or sends a later one to the broker's
+// delay queues. It reports whether the task should run now.
+func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
+	if wait > w.cfg.HoldETA {
+		ctx, cancel := w.pubCtx()
+		defer cancel()
+		c, err := w.b.PublishAt(ctx, d.Queue, &d.Message, task.ETA)
+		if err == nil {
+			err = WaitConfirm(ctx, c)
+		}
+		if err != nil {
+			w.log.Warn("queue: could not delay task; requeueing", "id", task.ID, "name", task.Name, "err", err)
+			_ = d.Reject(true)
+			return false
+		}
+		w.settle(d, task.ID, true)
+		w.log.Debug("task delayed", "id", task.ID, "name", task.Name, "eta", task.ETA)
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.stopping:
+		w.requeueFresh(d)
+		return false
+	}
+}
+
+// settle acks (or drops) d, remembering a task whose result is out but
+// whose ack was lost with the connection.
+func (w *Worker) settle(d *Delivery, id string, ack bool) {
+	var err error
+	if ack {
+		err = d.Ack()
+	} else {
+		err = d.Reject(false)
+	}
+	if err != nil {
+		if id != "" {
+			w.done.add(id)
+		}
+		w.log.Debug("queue: settle failed; the broker will redeliver", "id", id, "err", err)
+	}
+}
+
+// requeueFresh puts back a task that never started without counting a
+// redelivery: a copy goes to the tail of its queue, then the original is
+// acked. If that fails the broker redelivers the original.
+func (w *Worker) requeueFresh(d *Delivery) {
+	ctx, cancel := w.pubCtx()
+	defer cancel()
+	c, err := w.b.Publish(ctx, d.Queue, &d.Message)
+	if err == nil {
+		err = WaitConfirm(ctx, c)
+	}
+	if err != nil {
+		_ = d.Reject(true)
+		return
+	}
+	_ = d.Ack()
+}
+
+// redelivered handles a message the broker delivered before: its consumer
+// died or disconnected. It is counted in a header and re-published (classic
+// queues keep no count), or dead-lettered past MaxRedeliveries.
+func (w *Worker) redelivered(d *Delivery, id string) {
+	if id != "" && w.done.has(id) {
+		// This worker published its result already; only the ack was lost.
+		w.log.Info("queue: dropping redelivered task already done", "id", id)
+		w.settle(d, "", true)
+		return
+	}
+	w.m.incRedelivered(d.Queue)
+	n := 1
+	if v, ok := asInt(d.Headers[headerRedeliveries]); ok && v >= 0 {
+		n = int(v) + 1
+	}
+	if n > max(w.cfg.MaxRedeliveries, 0) {
+		w.deadLetter(d, id, "redelivered", fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting", n, w.cfg.MaxRedeliveries))
+		return
+	}
+	cp := d.Message
+	cp.Headers = cloneHeaders(d.Headers, 1)
+	cp.Headers[headerRedeliveries] = int32(n)
+	ctx, cancel := w.pubCtx()
+	defer cancel()
+	c, err := w.b.Publish(ctx, d.Queue, &cp)
+	if err == nil {
+		err = WaitConfirm(ctx, c)
+	}
+	if err != nil {
+		_ = d.Reject(true)
+		return
+	}
+	w.log.Warn("queue: task redelivered", "id", id, "queue", d.Queue, "redeliveries", n)
+	w.settle(d, "", true)
+}
+
+// deadLetter moves d to "<queue>.dead" with the reason in a header.
+func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
+	w.log.Error("queue: dead-lettering message", "id", id, "queue", d.Queue, "reason", reason)
+	w.m.incDeadLettered(d.Queue, kind)
+	cp := d.Message
+	cp.Headers = cloneHeaders(d.Headers, 2)
+	cp.Headers[headerDeadReason] = reason
+	cp.Expiration = ""
+	cp.Persistent = true
+	ctx, cancel := w.pubCtx()
+	defer cancel()
+	c, err := w.b.Publish(ctx, d.Queue+".dead", &cp)
+	if err == nil {
+		err = WaitConfirm(ctx, c)
+	}
+	if err != nil {
+		w.log.Warn("queue: dead-letter publish failed; requeueing", "id", id, "err", err)
+		_ = d.Reject(true)
+		return
+	}
+	w.settle(d, "", true)
+}
+
+func (w *Worker) notRegistered(d *Delivery, task *Task) {
+	w.log.Warn("queue: received unregistered task", "id", task.ID, "name", task.Name)
+	err := &RemoteError{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{task.Name}}
+	w.publishAndSettle(d, task, []outgoing{w.resultTo(task, StateFailure, nil, err)}, false)
+	w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateFailure), "duration", time.Duration(0), "error", "NotRegistered")
+}
+
+func (w *Worker) revoke(d *Delivery, task *Task) {
+	err := &RemoteError{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}
+	w.publishAndSettle(d, task, []outgoing{w.resultTo(task, StateRevoked, nil, err)}, true)
+	w.m.observe(task.Name, StateRevoked, 0)
+	w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateRevoked), "duration", time.Duration(0), "reason", "expired")
+}
+
+// outgoing is one message to publish before settling a delivery.
+type outgoing struct {
+	queue string
+	m     *Message
+	at    time.Time // PublishAt when set
+}
+
+func (w *Worker) resultTo(task *Task, state State, raw []byte, exc *RemoteError) outgoing {
+	if task.ReplyTo == "" || task.IgnoreResult {
+		return outgoing{}
+	}
+	var m *Message
+	if exc != nil {
+		body, err := encodeException(exc)
+		if err != nil {
+			body, _ = encodeException(&RemoteError{Type: "EncodeError", Module: "kombu.exceptions", Message: []any{err.Error()}})
+		}
+		var tb []byte
+		if exc.Traceback != "" {
+			tb = appendString(nil, exc.Traceback)
+		}
+		m = resultMessage(task.ID, state, body, tb)
+	} else {
+		m = resultMessage(task.ID, state, raw, nil)
+	}
+	m.Persistent = !w.cfg.TransientResults
+	return outgoing{queue: task.ReplyTo, m: m}
+}
+
+// publishAndSettle publishes out (skipping empty entries), waits for every
+// confirm, then acks (or drops) d. A delivery whose connection is gone is
+// left alone: the broker redelivers it and its redelivery publishes instead.
+func (w *Worker) publishAndSettle(d *Delivery, task *Task, out []outgoing, ack bool) bool {
+	if s, ok := d.Acker.(interface{ Stale(*Delivery) bool }); ok && s.Stale(d) {
+		w.log.Warn("queue: connection lost during task; the broker will redeliver it", "id", task.ID, "name", task.Name)
+		return false
+	}
+	ctx, cancel := w.pubCtx()
+	defer cancel()
+	var confirms []Confirm
+	var first Confirm
+	for _, o := range out {
+		if o.m == nil {
+			continue
+		}
+		var c Confirm
+		var err error
+		if !o.at.IsZero() {
+			c, err = w.b.PublishAt(ctx, o.queue, o.m, o.at)
+		} else {
+			c, err = w.b.Publish(ctx, o.queue, o.m)
+		}
+		if err != nil {
+			w.log.Warn("queue: publish failed; the task will be redelivered", "id", task.ID, "to", o.queue, "err", err)
+			_ = d.Reject(true)
+			return false
+		}
+		if first == nil {
+			first = c
+		} else {
+			confirms = append(confirms, c)
+		}
+	}
+	if first != nil {
+		if err := WaitConfirm(ctx, first); err != nil {
+			return w.unconfirmed(d, task, err)
+		}
+	}
+	for _, c := range confirms {
+		if err := WaitConfirm(ctx, c); err != nil {
+			return w.unconfirmed(d, task, err)
+		}
+	}
+	w.settle(d, task.ID, ack)
+	return true
+}
+
+func (w *Worker) unconfirmed(d *Delivery, task *Task, err error) bool {
+	w.log.Warn("queue: broker did not confirm; the task will be redelivered", "id", task.ID, "err", err)
+	if !errors.Is(err, ErrConnectionLost) {
+		_ = d.Reject(true)
+	}
+	return false
+}
+
+// messageID finds a task id in a message without decoding its body.
+func messageID(m *Message) string {
+	if id, ok := m.Headers["id"].(string); ok && id != "" {
+		return id
+	}
+	return m.CorrelationID
+}
+
+func cloneHeaders(h map[string]any, extra int) map[string]any {
+	out := make(map[string]any, len(h)+extra)
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
+}
