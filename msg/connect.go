@@ -279,6 +279,9 @@ func (s *Socket) setup(c net.Conn, accepted bool) (*peer, error) {
 		s.byID[string(peerID)] = p
 	}
 	p.id = peerID
+	if !accepted {
+		s.authErr, s.dialErr = nil, nil // a connection works again
+	}
 	if s.typ == Sub {
 		for t := range s.subs {
 			p.pending = appendMsg(p.pending, nil, [][]byte{subscription(1, t)})

@@ -75,10 +75,10 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 			err := s.authErr
 			n := len(s.peers)
 			s.mu.Unlock()
-			if n == 0 {
+			if err != nil && n == 0 {
 				return nil, err
 			}
-			authCh = nil
+			authCh = nil // a later connection succeeded, or peers remain
 		}
 	}
 }

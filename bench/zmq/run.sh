@@ -34,11 +34,14 @@ if ! "$PYTHON" -c 'import zmq' 2>/dev/null; then
 	echo "bench-zmq: no pyzmq anchor ($PYTHON cannot import zmq; apt-get install python3-zmq)" >&2
 fi
 
+# free_port picks a port below the kernel's ephemeral range (so no outgoing
+# connection holds it) that no socket uses.
 free_port() {
-	local p
+	local p lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -ltnH "sport = :$p" 2>/dev/null | grep -q .; then
+		p=$((10000 + RANDOM % (lo - 10000)))
+		if ! ss -tanH "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q .; then
 			echo "$p"
 			return
 		fi
@@ -113,11 +116,13 @@ for rep in $(seq "$REPS"); do
 	for pair in "${thr_pairs[@]}"; do
 		set -- $pair
 		v=$(run thr "$1" "$2" | field msg_per_sec)
+		[ -n "$v" ] || { echo "bench-zmq: throughput $1 -> $2 gave no result" >&2; exit 1; }
 		thr[$pair]+="$v "
 		echo "  rep $rep throughput $1 -> $2: $v msg/s" >&2
 	done
 	for i in "${impls[@]}"; do
 		line=$(run lat "$i" "$i")
+		[ -n "$line" ] || { echo "bench-zmq: latency $i gave no result" >&2; exit 1; }
 		lat[$i]+="$(echo "$line" | field p50_us) "
 		p99[$i]+="$(echo "$line" | field p99_us) "
 		echo "  rep $rep latency $i: p50 $(echo "$line" | field p50_us) µs" >&2
