@@ -102,7 +102,9 @@ func runZmqServe(ctx context.Context, app *App, o *zmqServeOptions) error {
 			}
 			reply = msg.Msg{out}
 		}
-		if err := sendWithin(ctx, s, reply, z.Timeout); err != nil {
+		err = sendWithin(ctx, s, reply, z.Timeout) // copies reply (which may be req)
+		msg.Release(req)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -231,6 +231,7 @@ func streamRecv(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socke
 		if err := w.Write(m, id); err != nil {
 			return err
 		}
+		msg.Release(m)
 		if !s.Buffered() {
 			if err := w.Flush(); err != nil {
 				return err

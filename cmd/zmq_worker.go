@@ -94,13 +94,15 @@ func runZmqWorker(ctx context.Context, app *App, o *zmqWorkerOptions) error {
 			return zmqError(err)
 		}
 		result, err := runExec(ctx, o.exec, task, app.IO.ErrOut)
+		taskName := truncate(string(task[0]), 80)
+		msg.Release(task)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
 			// Every task yields one result, so a sink counting results
 			// still sees this one.
-			app.Log.Error("task failed", "task", truncate(string(task[0]), 80), "err", err)
+			app.Log.Error("task failed", "task", taskName, "err", err)
 			result = []byte("ERROR: " + err.Error())
 		}
 		if err := sendWithin(ctx, out, msg.Msg{result}, z.Timeout); err != nil {

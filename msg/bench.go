@@ -43,10 +43,13 @@ func ReceiveThroughput(ctx context.Context, s *Socket, n int) (ThroughputResult,
 	}
 	start := time.Now()
 	size := len(first[0])
+	Release(first)
 	for i := 1; i < n; i++ {
-		if _, err := s.Recv(ctx); err != nil {
+		m, err := s.Recv(ctx)
+		if err != nil {
 			return ThroughputResult{}, fmt.Errorf("after %d messages: %w", i, err)
 		}
+		Release(m)
 	}
 	return ThroughputResult{Messages: n - 1, Size: size, Elapsed: time.Since(start)}, nil
 }

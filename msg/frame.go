@@ -160,7 +160,7 @@ func (fr *frameReader) body(size int) ([]byte, error) {
 		fr.rpos += size
 		return fr.slab[k : k+size : k+size], nil
 	}
-	b := make([]byte, size)
+	b := allocFrame(size)
 	n := copy(b, fr.buf[fr.rpos:fr.wpos])
 	fr.rpos += n
 	if n < size {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -146,5 +147,38 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	mustSend(t, push, "two")
 	if got := mustRecv(t, rep2); got[0] != "two" {
 		t.Fatal(got)
+	}
+}
+
+func TestReleaseReusesLargeFramesSafely(t *testing.T) {
+	pull := newSocket(t, Pull, Options{})
+	ep := bind(t, pull, "inproc://release")
+	push := newSocket(t, Push, Options{})
+	connect(t, push, ep)
+	const size = 100 << 10
+	for i := range 6 {
+		mustSend(t, push, strings.Repeat(string(rune('a'+i)), size), "small")
+	}
+	var kept []Msg
+	for i := range 6 {
+		m, err := pull.Recv(ctxT(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m[0]) != strings.Repeat(string(rune('a'+i)), size) || string(m[1]) != "small" {
+			t.Fatalf("message %d corrupted", i)
+		}
+		if i%2 == 0 {
+			Release(m) // its buffer may back a later message
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	// Messages not released are untouched by the reuse.
+	for j, m := range kept {
+		i := 2*j + 1
+		if string(m[0]) != strings.Repeat(string(rune('a'+i)), size) {
+			t.Fatalf("kept message %d overwritten", i)
+		}
 	}
 }
