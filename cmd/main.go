@@ -58,7 +58,11 @@ func execute(ctx context.Context, app *App, root *cobra.Command, args []string) 
 // printError writes the final error as one line.
 func printError(app *App, err error, code int) {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	if code == ExitInterrupted && !strings.Contains(msg, "interrupt") {
+	switch {
+	case code != ExitInterrupted || strings.Contains(msg, "interrupt"):
+	case errors.Is(err, context.Canceled):
+		msg = "interrupted" // "context canceled" says nothing more
+	default:
 		msg = "interrupted: " + msg
 	}
 	if app.JSON() {

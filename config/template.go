@@ -42,7 +42,7 @@ func Template() []byte {
 		case k.Auto != "":
 			fmt.Fprintf(&b, "%s# %s: %s  # default: %s\n", in, leaf, strings.TrimSpace(value), k.Auto)
 		case k.Name == "queue.tasks":
-			fmt.Fprintf(&b, "%s%s: %s\n", in, leaf, strings.ReplaceAll(tasksExample, "\n", "\n"+in))
+			fmt.Fprintf(&b, "%s%s:%s\n", in, leaf, strings.ReplaceAll(tasksExample, "\n", "\n"+in))
 		default:
 			if strings.Contains(value, "\n") {
 				fmt.Fprintf(&b, "%s%s:\n", in, leaf)
@@ -57,10 +57,11 @@ func Template() []byte {
 	return []byte(b.String())
 }
 
-const tasksExample = `[]
-  # A built-in task under a Celery name (built-ins: add, mul, sum, echo, sleep, fail):
-  # - name: tasks.add
-  #   builtin: add
+const tasksExample = `
+  # A built-in task under a Celery name (built-ins: add, mul, sum, echo, sleep, fail;
+  # they are also served under their own names):
+  - name: tasks.add
+    builtin: add
   # A command task: positional args fill {0}, {1}...; kwargs fill {key}; no shell is involved.
   # - name: resize
   #   command: [convert, "{0}", -resize, "{1}", "{0}.small.png"]
