@@ -50,8 +50,14 @@ demo-compute: build
 	@if [ -x /usr/bin/time ]; then /usr/bin/time -f "   (%es wall, peak RSS %MKB)" $(BIN) compute mean </dev/null; \
 	else $(BIN) compute mean </dev/null; fi
 
+# ZMQ_DEMO_PORT: the port of the zmq round trip (default 5555, dsys's default endpoint).
+ZMQ_DEMO_PORT ?= 5555
+
 demo-zmq: build
-	@echo "== dsys zmq: (not yet built)" >&2
+	@echo "== dsys zmq: serve (REP) in the background, send Hello (REQ), expect World" >&2
+	@$(BIN) zmq serve --bind tcp://127.0.0.1:$(ZMQ_DEMO_PORT) --count 1 -q & pid=$$!; \
+	  $(BIN) zmq send --connect tcp://127.0.0.1:$(ZMQ_DEMO_PORT) Hello; rc=$$?; \
+	  if [ $$rc -ne 0 ]; then kill $$pid 2>/dev/null; fi; wait $$pid; exit $$rc
 
 demo-queue: build
 	@DSYS=$(BIN) ./scripts/demo-queue.sh
@@ -63,8 +69,10 @@ bench: build bench-compute bench-zmq bench-queue
 bench-compute: build
 	./bench/compute/run.sh $(RUNS)
 
+## bench-zmq: PUSH/PULL throughput and REQ/REP latency, dsys beside libzmq (C) and pyzmq
 bench-zmq: build
-	@echo "== zmq benchmark: (not yet built)" >&2
+	@echo "== zmq benchmark (bench/zmq/run.sh; REPS=5 by default)" >&2
+	@bench/zmq/run.sh $(BIN)
 
 ## bench-queue: 10,000 add tasks through RabbitMQ, dsys vs Celery 5 (prefork), plus one-task round trip p50
 bench-queue: build

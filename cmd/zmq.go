@@ -5,7 +5,23 @@ import "github.com/spf13/cobra"
 // newZmqCmd is the `dsys zmq` group; it adds its subcommands.
 func newZmqCmd(app *App) *cobra.Command {
 	c := newGroupCmd("zmq", "ZeroMQ messaging: serve, send, push, pull, pub, sub, worker, bench",
-		"ZeroMQ messaging on the ZMTP 3 wire protocol, interoperable with libzmq peers such as pyzmq.")
-	_ = app
+		`ZeroMQ messaging on the ZMTP 3 wire protocol, interoperable with libzmq peers such as pyzmq.
+
+Every socket command takes --bind EP and --connect EP (repeatable; tcp://host:port,
+ipc://path, inproc://name), --timeout, --count, --framing for stdin/stdout
+(line, null, raw, frames) and -o json for output (one object per message).`)
+	c.AddCommand(
+		newZmqServeCmd(app),
+		newZmqSendCmd(app),
+		newZmqStreamCmd(app, "push"),
+		newZmqStreamCmd(app, "pull"),
+		newZmqStreamCmd(app, "pub"),
+		newZmqStreamCmd(app, "sub"),
+		newZmqStreamCmd(app, "dealer"),
+		newZmqStreamCmd(app, "router"),
+		newZmqStreamCmd(app, "pair"),
+		newZmqWorkerCmd(app),
+		newZmqBenchCmd(app),
+	)
 	return c
 }

@@ -18,6 +18,7 @@ func (l *Loaded) validate(lines lineFinder) error {
 		{"zmq.retries", c.Zmq.Retries >= 0, "expected zero or more"},
 		{"zmq.max_message_size", c.Zmq.MaxMessageSize > 0, "expected a positive size"},
 		{"zmq.hwm", c.Zmq.HWM > 0, "expected a positive integer"},
+		{"zmq.heartbeat", c.Zmq.Heartbeat >= 0, "expected a duration of zero (off) or more"},
 		{"queue.broker", c.Queue.Broker != "", "expected a broker URL"},
 		{"queue.queue", c.Queue.Queue != "", "expected a queue name"},
 		{"queue.concurrency", c.Queue.Concurrency > 0, "expected a positive integer"},

@@ -10,6 +10,7 @@ type Zmq struct {
 	Retries        int           `mapstructure:"retries" doc:"how often send retries a request that timed out (Lazy Pirate)"`
 	MaxMessageSize ByteSize      `mapstructure:"max_message_size" doc:"larger messages from a peer are dropped and logged"`
 	HWM            int           `mapstructure:"hwm" doc:"messages queued per peer before a sender blocks"`
+	Heartbeat      time.Duration `mapstructure:"heartbeat" doc:"interval of ZMTP PINGs to each peer; a peer silent for 3 intervals is dropped; 0s disables"`
 	Plain          ZmqPlain      `mapstructure:"plain"`
 }
 

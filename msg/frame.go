@@ -1,0 +1,333 @@
+package msg
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+)
+
+// ZMTP 3.0 frame flags.
+const (
+	flagMore    = 0x01
+	flagLong    = 0x02
+	flagCommand = 0x04
+	flagReserve = 0xF8
+)
+
+const (
+	readBufSize   = 64 << 10
+	slabSize      = 32 << 10
+	smallFrame    = 4 << 10 // frames up to this size are copied into a shared slab
+	fslabSize     = 512
+	maxCommandLen = 64 << 10 // commands are small: PING, PONG, SUBSCRIBE, ERROR
+	// hardMaxMessage is a sanity bound even when MaxMessageSize is unlimited:
+	// such a size is a corrupt stream, not a message.
+	hardMaxMessage = 1 << 40
+)
+
+// errDropped reports a message that exceeded the size limit and was skipped;
+// the connection stays usable.
+var errDropped = errors.New("msg: oversized message dropped")
+
+// frameReader decodes ZMTP frames through a buffer of its own, so that many
+// small frames cost one read syscall, the size limit is enforced before any
+// body is buffered, and received bodies share a few large allocations.
+type frameReader struct {
+	r          io.Reader
+	buf        []byte
+	rpos, wpos int
+	max        int64         // largest message accepted; < 0 means no limit
+	beforeRead func()        // called before every read from r (to flush batches)
+	reads      atomic.Uint64 // successful reads, for heartbeat liveness
+
+	slab    []byte
+	fslab   [][]byte
+	scratch [][]byte
+}
+
+func newFrameReader(r io.Reader, max int64) *frameReader {
+	return &frameReader{r: r, buf: make([]byte, readBufSize), max: max}
+}
+
+// fill reads at least once more from r, compacting the buffer first.
+func (fr *frameReader) fill() error {
+	if fr.rpos == fr.wpos {
+		fr.rpos, fr.wpos = 0, 0
+	} else if fr.rpos > 0 && fr.wpos == len(fr.buf) {
+		n := copy(fr.buf, fr.buf[fr.rpos:fr.wpos])
+		fr.rpos, fr.wpos = 0, n
+	}
+	if fr.beforeRead != nil {
+		fr.beforeRead()
+	}
+	n, err := fr.r.Read(fr.buf[fr.wpos:])
+	fr.wpos += n
+	if n > 0 {
+		fr.reads.Add(1)
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// need makes at least n (<= len(buf)) bytes available in the buffer.
+func (fr *frameReader) need(n int) error {
+	for fr.wpos-fr.rpos < n {
+		if fr.rpos > 0 && len(fr.buf)-fr.rpos < n {
+			c := copy(fr.buf, fr.buf[fr.rpos:fr.wpos])
+			fr.rpos, fr.wpos = 0, c
+		}
+		if err := fr.fill(); err != nil {
+			if err == io.EOF && fr.wpos > fr.rpos {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Read hands out buffered bytes, filling when empty (used by the handshake).
+func (fr *frameReader) Read(p []byte) (int, error) {
+	if fr.rpos == fr.wpos {
+		if err := fr.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, fr.buf[fr.rpos:fr.wpos])
+	fr.rpos += n
+	return n, nil
+}
+
+// header reads one frame header.
+func (fr *frameReader) header() (flags byte, size uint64, err error) {
+	if err := fr.need(2); err != nil {
+		return 0, 0, err
+	}
+	flags = fr.buf[fr.rpos]
+	if flags&flagReserve != 0 {
+		return 0, 0, fmt.Errorf("%w: reserved frame flag bits set (0x%02x)", ErrProtocol, flags)
+	}
+	if flags&flagLong == 0 {
+		size = uint64(fr.buf[fr.rpos+1])
+		fr.rpos += 2
+		return flags, size, nil
+	}
+	if err := fr.need(9); err != nil {
+		return 0, 0, err
+	}
+	size = binary.BigEndian.Uint64(fr.buf[fr.rpos+1:])
+	fr.rpos += 9
+	return flags, size, nil
+}
+
+// discard skips n body bytes without buffering them.
+func (fr *frameReader) discard(n uint64) error {
+	for n > 0 {
+		if fr.rpos == fr.wpos {
+			if err := fr.fill(); err != nil {
+				if err == io.EOF {
+					return io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		k := uint64(fr.wpos - fr.rpos)
+		if k > n {
+			k = n
+		}
+		fr.rpos += int(k)
+		n -= k
+	}
+	return nil
+}
+
+// body returns the next size bytes as a slice the caller may keep.
+func (fr *frameReader) body(size int) ([]byte, error) {
+	if size <= smallFrame {
+		if err := fr.need(size); err != nil {
+			return nil, err
+		}
+		if len(fr.slab)+size > cap(fr.slab) {
+			fr.slab = make([]byte, 0, slabSize)
+		}
+		k := len(fr.slab)
+		fr.slab = append(fr.slab, fr.buf[fr.rpos:fr.rpos+size]...)
+		fr.rpos += size
+		return fr.slab[k : k+size : k+size], nil
+	}
+	b := allocFrame(size)
+	n := copy(b, fr.buf[fr.rpos:fr.wpos])
+	fr.rpos += n
+	if n < size {
+		if fr.beforeRead != nil {
+			fr.beforeRead()
+		}
+		fr.reads.Add(1)
+		if _, err := io.ReadFull(fr.r, b[n:]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// next reads one message, or one command (cmd true, one frame). reserve
+// empty slots are left at the front of the returned frames for the caller.
+// An oversized message is skipped and reported as errDropped (with its size
+// so far); any other error ends the connection.
+func (fr *frameReader) next(reserve int) (frames [][]byte, cmd bool, err error) {
+	if f := fr.nextShort(reserve); f != nil {
+		return f, false, nil
+	}
+	sc := fr.scratch[:0]
+	var total uint64
+	dropping := false
+	for {
+		flags, size, err := fr.header()
+		if err != nil {
+			return nil, false, err
+		}
+		if flags&flagCommand != 0 {
+			if len(sc) > 0 || dropping || flags&flagMore != 0 {
+				return nil, false, fmt.Errorf("%w: command frame inside a message", ErrProtocol)
+			}
+			if size > maxCommandLen {
+				return nil, false, fmt.Errorf("%w: command of %d bytes", ErrProtocol, size)
+			}
+			b, err := fr.body(int(size))
+			if err != nil {
+				return nil, false, err
+			}
+			return [][]byte{b}, true, nil
+		}
+		total += size
+		if total < size || total > hardMaxMessage {
+			return nil, false, fmt.Errorf("%w: frame of %d bytes", ErrProtocol, size)
+		}
+		if !dropping && fr.max >= 0 && total > uint64(fr.max) {
+			dropping = true
+			sc = sc[:0]
+		}
+		if dropping {
+			if err := fr.discard(size); err != nil {
+				return nil, false, err
+			}
+		} else {
+			b, err := fr.body(int(size))
+			if err != nil {
+				return nil, false, err
+			}
+			sc = append(sc, b)
+		}
+		if flags&flagMore == 0 {
+			break
+		}
+	}
+	fr.scratch = sc[:0]
+	if dropping {
+		return nil, false, fmt.Errorf("%w (%d bytes or more, limit %d)", errDropped, total, fr.max)
+	}
+	n := reserve + len(sc)
+	if len(fr.fslab)+n > cap(fr.fslab) {
+		fr.fslab = make([][]byte, 0, max(fslabSize, n))
+	}
+	k := len(fr.fslab)
+	fr.fslab = fr.fslab[:k+n]
+	frames = fr.fslab[k : k+n : k+n]
+	copy(frames[reserve:], sc)
+	clear(sc)
+	return frames, false, nil
+}
+
+// nextShort is next's fast path for the common case: a whole single-frame
+// message of at most 255 bytes already in the buffer. It returns nil when the
+// case does not apply.
+func (fr *frameReader) nextShort(reserve int) [][]byte {
+	avail := fr.wpos - fr.rpos
+	if avail < 2 || fr.buf[fr.rpos] != 0 {
+		return nil
+	}
+	size := int(fr.buf[fr.rpos+1])
+	if avail < 2+size || (fr.max >= 0 && int64(size) > fr.max) {
+		return nil
+	}
+	if len(fr.slab)+size > cap(fr.slab) {
+		fr.slab = make([]byte, 0, slabSize)
+	}
+	k := len(fr.slab)
+	fr.slab = append(fr.slab, fr.buf[fr.rpos+2:fr.rpos+2+size]...)
+	fr.rpos += 2 + size
+	n := reserve + 1
+	if len(fr.fslab)+n > cap(fr.fslab) {
+		fr.fslab = make([][]byte, 0, fslabSize)
+	}
+	j := len(fr.fslab)
+	fr.fslab = fr.fslab[:j+n]
+	frames := fr.fslab[j : j+n : j+n]
+	frames[reserve] = fr.slab[k : k+size : k+size]
+	return frames
+}
+
+// appendFrame appends one encoded ZMTP frame to dst.
+func appendFrame(dst []byte, flags byte, body []byte) []byte {
+	if len(body) > 255 {
+		dst = append(dst, flags|flagLong)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(len(body)))
+	} else {
+		dst = append(dst, flags, byte(len(body)))
+	}
+	return append(dst, body...)
+}
+
+// appendMsg appends the frames of one message (prefix frames first) to dst.
+func appendMsg(dst []byte, prefix, frames [][]byte) []byte {
+	n := len(prefix) + len(frames)
+	i := 0
+	for _, f := range prefix {
+		i++
+		var fl byte
+		if i < n {
+			fl = flagMore
+		}
+		dst = appendFrame(dst, fl, f)
+	}
+	for _, f := range frames {
+		i++
+		var fl byte
+		if i < n {
+			fl = flagMore
+		}
+		dst = appendFrame(dst, fl, f)
+	}
+	return dst
+}
+
+// appendCommand appends one ZMTP command frame to dst.
+func appendCommand(dst []byte, name string, body []byte) []byte {
+	n := 1 + len(name) + len(body)
+	if n > 255 {
+		dst = append(dst, flagCommand|flagLong)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	} else {
+		dst = append(dst, flagCommand, byte(n))
+	}
+	dst = append(dst, byte(len(name)))
+	dst = append(dst, name...)
+	return append(dst, body...)
+}
+
+// parseCommand splits a command frame into name and body.
+func parseCommand(b []byte) (name string, body []byte, err error) {
+	if len(b) == 0 || int(b[0]) > len(b)-1 {
+		return "", nil, fmt.Errorf("%w: malformed command frame", ErrProtocol)
+	}
+	n := int(b[0])
+	return string(b[1 : 1+n]), b[1+n:], nil
+}

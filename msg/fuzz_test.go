@@ -1,0 +1,121 @@
+package msg
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// FuzzFrameReader feeds arbitrary bytes to the data-phase frame decoder: it
+// must never panic, never return a message over the size limit, and end
+// with an error when the input ends.
+func FuzzFrameReader(f *testing.F) {
+	f.Add([]byte{0, 5, 'h', 'e', 'l', 'l', 'o'})
+	f.Add([]byte{1, 1, 'a', 0, 1, 'b'})
+	f.Add(appendCommand(nil, "PING", []byte{0, 10, 'c', 't', 'x'}))
+	f.Add([]byte{flagLong, 0, 0, 0, 0, 0, 0, 1, 0})
+	f.Add([]byte{flagLong, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const max = 512
+		fr := newFrameReader(bytes.NewReader(data), max)
+		for i := 0; i < 10000; i++ {
+			frames, cmd, err := fr.next(1)
+			if err != nil {
+				if errors.Is(err, errDropped) {
+					continue
+				}
+				return
+			}
+			total := 0
+			for _, fb := range frames {
+				total += len(fb)
+			}
+			if !cmd && total > max {
+				t.Fatalf("message of %d bytes passed a %d limit", total, max)
+			}
+			if cmd {
+				_, _, _ = parseCommand(frames[0])
+			}
+		}
+		t.Fatal("no end after 10000 messages")
+	})
+}
+
+// FuzzHandshake plays an arbitrary peer against the server-side handshake
+// (NULL and PLAIN): it must end (error or success), never panic.
+func FuzzHandshake(f *testing.F) {
+	g := nullGreeting()
+	f.Add(append(append([]byte(nil), g...), readyCommand("REQ")...), false)
+	f.Add(append(append([]byte(nil), g...), readyCommand("BOGUS")...), false)
+	f.Add(g[:20], false)
+	pg := append([]byte(nil), g...)
+	copy(pg[12:32], "PLAIN\x00\x00\x00\x00")
+	hello := appendCommand(nil, "HELLO", []byte{5, 'a', 'd', 'm', 'i', 'n', 6, 's', 'e', 'c', 'r', 'e', 't'})
+	f.Add(append(append(pg, hello...), appendCommand(nil, "INITIATE", nil)...), true)
+	f.Add(append(append([]byte(nil), pg...), appendCommand(nil, "HELLO", []byte{200, 'x'})...), true)
+	f.Fuzz(func(t *testing.T, data []byte, plain bool) {
+		a, b := newInprocPair("fuzz")
+		defer a.Close()
+		defer b.Close()
+		go func() {
+			b.Write(data)
+			io.Copy(io.Discard, b)
+		}()
+		var sec securityMech = nullMechanism{}
+		if plain {
+			sec = &plainMechanism{auth: &PlainAuth{Users: map[string]string{"admin": "secret"}}}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fr := newFrameReader(a, 1<<20)
+			_, _, _ = handshake(a, fr, sec, Rep, nil, plain, 10*time.Millisecond)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("handshake did not end")
+		}
+	})
+}
+
+// FuzzStreamReader splits arbitrary input in every framing: no panic, and
+// for null framing the messages joined back give the input.
+func FuzzStreamReader(f *testing.F) {
+	f.Add([]byte("a\nb\n\nc"))
+	f.Add([]byte("x\x00y\x00"))
+	f.Add([]byte("\r\n\r\n"))
+	f.Add([]byte("frame1\nframe2\n\nnext\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, fr := range []Framing{FramingLine, FramingNull, FramingRaw, FramingFrames} {
+			r := NewReader(bytes.NewReader(data), fr, 0)
+			var parts [][]byte
+			for i := 0; ; i++ {
+				m, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", fr, err)
+				}
+				if i > len(data)+1 {
+					t.Fatalf("%s: more messages than bytes", fr)
+				}
+				if fr == FramingNull {
+					parts = append(parts, bytes.Clone(m[0]))
+				}
+			}
+			if fr == FramingNull {
+				want := bytes.TrimSuffix(data, []byte{0})
+				if got := bytes.Join(parts, []byte{0}); !bytes.Equal(got, want) && len(data) > 0 {
+					t.Fatalf("null framing: %q joined back as %q", data, got)
+				}
+			}
+		}
+	})
+}
+
+var _ net.Conn = (*inprocConn)(nil)

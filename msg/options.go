@@ -1,0 +1,150 @@
+package msg
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Type is a ZeroMQ socket type.
+type Type string
+
+// The socket types dsys implements.
+const (
+	Pair   Type = "PAIR"
+	Pub    Type = "PUB"
+	Sub    Type = "SUB"
+	Req    Type = "REQ"
+	Rep    Type = "REP"
+	Dealer Type = "DEALER"
+	Router Type = "ROUTER"
+	Pull   Type = "PULL"
+	Push   Type = "PUSH"
+)
+
+// ParseType returns the Type named by s (any case).
+func ParseType(s string) (Type, error) {
+	t := Type(strings.ToUpper(s))
+	switch t {
+	case Pair, Pub, Sub, Req, Rep, Dealer, Router, Pull, Push:
+		return t, nil
+	}
+	return "", fmt.Errorf("msg: unknown socket type %q", s)
+}
+
+func (t Type) canSend() bool { return t != Pull && t != Sub }
+func (t Type) canRecv() bool { return t != Push && t != Pub }
+
+// compatible reports whether a peer of type p may connect to a socket of type t
+// (ZMTP 3.0 table; XPUB/XSUB peers are accepted where PUB/SUB are).
+func (t Type) compatible(p string) bool {
+	switch t {
+	case Pair:
+		return p == "PAIR"
+	case Pub:
+		return p == "SUB" || p == "XSUB"
+	case Sub:
+		return p == "PUB" || p == "XPUB"
+	case Req:
+		return p == "REP" || p == "ROUTER"
+	case Rep:
+		return p == "REQ" || p == "DEALER"
+	case Dealer:
+		return p == "REP" || p == "DEALER" || p == "ROUTER"
+	case Router:
+		return p == "REQ" || p == "DEALER" || p == "ROUTER"
+	case Pull:
+		return p == "PUSH"
+	case Push:
+		return p == "PULL"
+	}
+	return false
+}
+
+// Defaults of Options' zero values.
+const (
+	DefaultHWM              = 1000
+	DefaultMaxMessageSize   = 64 << 20
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultLinger           = 2 * time.Second
+	DefaultReconnectMin     = 100 * time.Millisecond
+	DefaultReconnectMax     = 5 * time.Second
+	// maxPendingBytes bounds the encoded bytes queued for one peer, whatever
+	// the HWM, so a burst of large messages cannot exhaust memory.
+	maxPendingBytes = 1 << 20
+)
+
+// Options configure a Socket. The zero value of every field is its documented
+// default.
+type Options struct {
+	// HWM is the number of messages queued for a peer (and at most 1 MiB of
+	// them, unless one message is larger) before Send blocks
+	// (back-pressure) or, for PUB, drops for that peer. Received messages
+	// wait in a per-socket queue of 8 batches of at most HWM/8 messages or
+	// 1 MiB each; beyond that the peers' readers stop reading and TCP
+	// pushes back. Default 1000.
+	HWM int
+	// MaxMessageSize is the largest message (all frames) accepted from a
+	// peer; larger ones are discarded while being read, with a log line.
+	// Negative means no limit. Default 64 MiB.
+	MaxMessageSize int64
+	// Identity is sent to peers in the handshake; ROUTER peers address us
+	// by it. Default: none (the ROUTER assigns one).
+	Identity []byte
+	// Plain enables ZMTP PLAIN authentication (see PlainAuth).
+	Plain *PlainAuth
+	// HandshakeTimeout bounds the greeting and security handshake of a
+	// connection. Default 10s.
+	HandshakeTimeout time.Duration
+	// Linger bounds how long Close waits for queued messages to be written.
+	// Negative means do not wait. Default 2s.
+	Linger time.Duration
+	// Heartbeat, when positive, sends a ZMTP PING to every peer each
+	// interval and drops a peer from which nothing (not even a PONG) has
+	// arrived for HeartbeatTimeout — so that half-open connections (a peer
+	// whose host vanished) stop receiving their share of messages. libzmq
+	// 4.2+ and dsys answer PINGs. Default 0: off.
+	Heartbeat time.Duration
+	// HeartbeatTimeout defaults to 3 × Heartbeat.
+	HeartbeatTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the exponential back-off between
+	// attempts of a connecting endpoint. Defaults 100ms and 5s.
+	ReconnectMin, ReconnectMax time.Duration
+	// Logger receives connection events and handshake failures. nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.HWM <= 0 {
+		o.HWM = DefaultHWM
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.Linger == 0 {
+		o.Linger = DefaultLinger
+	}
+	if o.Heartbeat > 0 && o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 3 * o.Heartbeat
+	}
+	if o.ReconnectMin <= 0 {
+		o.ReconnectMin = DefaultReconnectMin
+	}
+	if o.ReconnectMax <= 0 {
+		o.ReconnectMax = DefaultReconnectMax
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.Logger == nil {
+		o.Logger = discardLogger
+	}
+	return o
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
