@@ -33,6 +33,12 @@ func timeLimits(def *TaskDef, task *Task) (hard, soft time.Duration) {
 // is killed).
 func (w *Worker) execute(def *TaskDef, task *Task) (any, error) {
 	hard, soft := timeLimits(def, task)
+	if hard <= 0 && soft <= 0 {
+		// No limit to enforce: the worker's task context (cancelled when
+		// the task is abandoned) is all the task needs.
+		o := safeCall(w.taskCtx, def.Func, task)
+		return o.v, o.err
+	}
 	ctx, cancel := context.WithCancelCause(w.taskCtx)
 	defer cancel(nil)
 	if soft > 0 {
@@ -294,8 +300,7 @@ func (w *Worker) ensureQueue(name string) error {
 	if _, ok := w.declared.Load(name); ok {
 		return nil
 	}
-	ctx, cancel := w.pubCtx()
-	defer cancel()
+	ctx := w.pubCtx()
 	if err := w.b.Declare(ctx, QueueSpec{Name: name, Kind: TaskQueue}); err != nil {
 		return err
 	}
