@@ -278,6 +278,7 @@ func (r *AsyncResult) Sent(ctx context.Context) error {
 	for {
 		err := WaitConfirm(ctx, r.confirm)
 		if err == nil {
+			r.msg = nil // the broker has it: no re-send will be needed
 			return nil
 		}
 		if !errors.Is(err, ErrConnectionLost) {
