@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -107,7 +108,9 @@ func (w *Worker) finish(d *Delivery, def *TaskDef, task *Task, value any, runErr
 			out = w.followUps(out, task, value, true, d.Queue)
 			w.publishAndSettle(d, task, out, true)
 			w.m.observe(def.Name, StateSuccess, elapsed)
-			w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateSuccess), "duration", elapsed)
+			if w.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' allocations
+				w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateSuccess), "duration", elapsed)
+			}
 			return
 		}
 	}

@@ -354,7 +354,9 @@ func (w *Worker) process(d *Delivery) {
 	w.running[r] = struct{}{}
 	w.mu.Unlock()
 	w.m.addInFlight(1)
-	w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
+	if w.log.Enabled(context.Background(), slog.LevelDebug) { // spare the arguments' allocations
+		w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
+	}
 	start := time.Now()
 	value, runErr := w.execute(def, task)
 	elapsed := time.Since(start)
