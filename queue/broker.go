@@ -132,7 +132,9 @@ type Broker interface {
 	// reconnection.
 	Declare(ctx context.Context, q QueueSpec) error
 	// Publish sends m to queue; the Confirm tells when the broker has it.
-	// It waits (bounded by ctx) while the transport reconnects.
+	// It waits (bounded by ctx) while the transport reconnects; with a ctx
+	// that is done already it publishes only if connected, else fails at
+	// once.
 	Publish(ctx context.Context, queue string, m *Message) (Confirm, error)
 	// PublishAt makes m appear on queue at about time at, without any
 	// consumer holding it meanwhile. It may deliver early (never late by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,6 +15,7 @@ type fakeBroker struct {
 	deliveries chan *Delivery
 	published  chan fakePublish
 	cancelOnce sync.Once
+	down       atomic.Bool // the connection is lost: Publish waits (bounded by ctx)
 }
 
 type fakePublish struct {
@@ -26,7 +28,11 @@ func newFakeBroker() *fakeBroker {
 }
 
 func (f *fakeBroker) Declare(context.Context, QueueSpec) error { return nil }
-func (f *fakeBroker) Publish(_ context.Context, q string, m *Message) (Confirm, error) {
+func (f *fakeBroker) Publish(ctx context.Context, q string, m *Message) (Confirm, error) {
+	if f.down.Load() {
+		<-ctx.Done() // as a transport waiting for its reconnection
+		return nil, ctx.Err()
+	}
 	f.published <- fakePublish{q, m}
 	return doneConfirm{}, nil
 }
@@ -135,5 +141,48 @@ func TestRedeliveryOfFinishedTaskIsDropped(t *testing.T) {
 	expect("ack")
 	if p := published(); len(p) != 1 || p[0].queue != "q" || p[0].m.Headers[headerRedeliveries] != int32(1) {
 		t.Fatalf("the redelivered retry published %v, want it re-queued with a redelivery count", p)
+	}
+}
+
+// A task finishing while the connection is down must not wait for the
+// reconnection to publish its result: its delivery is redelivered, and the
+// redelivery publishes. The worker requeues it (in vain: the broker does
+// it anyway) and publishes nothing.
+func TestNoPublishWhileDisconnected(t *testing.T) {
+	fb := newFakeBroker()
+	reg := NewRegistry()
+	if err := RegisterBuiltins(reg); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(fb, reg, WorkerConfig{Queues: []string{"q"}, Concurrency: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	<-w.Ready()
+	m, err := EncodeTask(&Task{ID: "t2", Name: "add", Args: []any{json.Number("1"), json.Number("2")}, ReplyTo: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb.down.Store(true)
+	settled := make(chan string, 1)
+	fb.deliveries <- &Delivery{Message: *m, Queue: "q", Acker: fakeAcker{settled}}
+	select {
+	case got := <-settled:
+		if got != "requeue" {
+			t.Fatalf("settled with %s, want requeue", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker waited for the connection instead of giving the task back")
+	}
+	select {
+	case p := <-fb.published:
+		t.Fatalf("published to %s while disconnected", p.queue)
+	default:
 	}
 }

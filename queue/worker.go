@@ -79,6 +79,17 @@ func (c *WorkerConfig) defaults() {
 // publishTimeout bounds waiting for the broker to confirm a result.
 const publishTimeout = 30 * time.Second
 
+// noWait is the context of every worker publish: done already, so Publish
+// fails at once while the connection is down instead of waiting for the
+// reconnection. Each publish belongs to a delivery, and a delivery whose
+// connection died is redelivered: publishing for it on the next connection
+// would duplicate what its redelivery publishes (a second SUCCESS).
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
 // Worker consumes task messages and runs them. Create it with NewWorker and
 // start it with Run.
 //
@@ -276,8 +287,8 @@ func (w *Worker) isStopping() bool {
 	}
 }
 
-// pubCtx bounds a round of publishing (publishTimeout) and ends early on
-// abort. The publishes starting within the same second share one context:
+// pubCtx bounds waiting for the broker's confirms (publishTimeout) and
+// ends early on abort. The publishes starting within the same second share one context:
 // a context and timer per task were a tenth of a small task's cost.
 func (w *Worker) pubCtx() context.Context {
 	now := time.Now()
@@ -378,7 +389,7 @@ func (w *Worker) process(d *Delivery) {
 func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
 	if wait > w.cfg.HoldETA {
 		ctx := w.pubCtx()
-		c, err := w.b.PublishAt(ctx, d.Queue, &d.Message, task.ETA)
+		c, err := w.b.PublishAt(noWait, d.Queue, &d.Message, task.ETA)
 		if err == nil {
 			err = WaitConfirm(ctx, c)
 		}
@@ -438,7 +449,7 @@ func doneKey(m *Message) string {
 // acked. If that fails the broker redelivers the original.
 func (w *Worker) requeueFresh(d *Delivery) {
 	ctx := w.pubCtx()
-	c, err := w.b.Publish(ctx, d.Queue, &d.Message)
+	c, err := w.b.Publish(noWait, d.Queue, &d.Message)
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -478,7 +489,7 @@ func (w *Worker) redelivered(d *Delivery, id string) {
 	cp.Headers = cloneHeaders(d.Headers, 1)
 	cp.Headers[headerRedeliveries] = int32(n)
 	ctx := w.pubCtx()
-	c, err := w.b.Publish(ctx, d.Queue, &cp)
+	c, err := w.b.Publish(noWait, d.Queue, &cp)
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -500,7 +511,7 @@ func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
 	cp.Expiration = ""
 	cp.Persistent = true
 	ctx := w.pubCtx()
-	c, err := w.b.Publish(ctx, d.Queue+".dead", &cp)
+	c, err := w.b.Publish(noWait, d.Queue+".dead", &cp)
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -573,9 +584,9 @@ func (w *Worker) publishAndSettle(d *Delivery, task *Task, out []outgoing, ack b
 		var c Confirm
 		var err error
 		if !o.at.IsZero() {
-			c, err = w.b.PublishAt(ctx, o.queue, o.m, o.at)
+			c, err = w.b.PublishAt(noWait, o.queue, o.m, o.at)
 		} else {
-			c, err = w.b.Publish(ctx, o.queue, o.m)
+			c, err = w.b.Publish(noWait, o.queue, o.m)
 		}
 		if err != nil {
 			w.log.Warn("queue: publish failed; the task will be redelivered", "id", task.ID, "to", o.queue, "err", err)

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		{"DeclareIsIdempotent", testDeclare},
 		{"RoundTripKeepsEveryField", testRoundTrip},
 		{"PublishIsConfirmed", testConfirm},
+		{"PublishWithDoneContextWhenConnected", testPublishDoneCtx},
 		{"PrefetchBoundsUnsettled", testPrefetch},
 		{"RejectRequeueRedelivers", testRejectRequeue},
 		{"RejectDropRemoves", testRejectDrop},
@@ -570,4 +571,24 @@ func testBatchedAcksClose(t *testing.T, b queue.Broker) {
 		t.Fatal(err)
 	}
 	none(t, consume(t, b, q, queue.ConsumeOptions{Prefetch: 64}))
+}
+
+// testPublishDoneCtx: a done context only forbids waiting for a
+// reconnection; connected, Publish still publishes.
+func testPublishDoneCtx(t *testing.T, b queue.Broker) {
+	q := taskQueue(t, b)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	c, err := b.Publish(done, q, msg(1))
+	if err != nil {
+		t.Fatalf("Publish with a done context while connected: %v", err)
+	}
+	if err := queue.WaitConfirm(ctxFor(t), c); err != nil {
+		t.Fatalf("confirm: %v", err)
+	}
+	d := next(t, consume(t, b, q, queue.ConsumeOptions{Prefetch: 1}))
+	if d.CorrelationID != "id-1" {
+		t.Fatalf("got %s", d.CorrelationID)
+	}
+	ack(t, d)
 }
