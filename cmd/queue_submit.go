@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -133,6 +135,13 @@ type submission struct {
 }
 
 func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) error {
+	// The client is one pipeline (read, encode, publish; receive, print):
+	// a second P finds nothing to run in parallel and only adds cross-CPU
+	// wake-ups, ~20% of the client's CPU per task (bench-queue). An
+	// explicit GOMAXPROCS is respected.
+	if os.Getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
 	cfg := app.Config.Queue
 	queues, err := queueNames(cfg.Queue)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -101,7 +102,7 @@ func (b *AMQPBroker) connect(ctx context.Context) error {
 		Heartbeat:       b.opts.Heartbeat,
 		Locale:          "en_US",
 		TLSClientConfig: b.opts.TLS,
-		Dial:            amqp.DefaultDial(b.opts.DialTimeout),
+		Dial:            b.dial,
 		Properties:      amqp.NewConnectionProperties(),
 	}
 	if b.opts.ConnectionName != "" {
@@ -161,6 +162,15 @@ func (b *AMQPBroker) connect(ctx context.Context) error {
 	b.gen++
 	close(b.up)
 	return nil
+}
+
+// dial opens the TCP connection, its writes coalesced (coalescingConn).
+func (b *AMQPBroker) dial(network, addr string) (net.Conn, error) {
+	c, err := amqp.DefaultDial(b.opts.DialTimeout)(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newCoalescingConn(c), nil
 }
 
 // supervise waits for the connection to drop and reconnects with backoff.
@@ -452,12 +462,12 @@ func (b *AMQPBroker) Consume(ctx context.Context, queue string, opts ConsumeOpti
 	c := &amqpConsumer{b: b, queue: queue, opts: opts, out: make(chan *Delivery), stop: make(chan struct{}),
 		tag: "dsys-" + newID()}
 	// The first subscription is synchronous so a missing queue is an error.
-	ch, deliveries, err := c.subscribe(ctx)
+	acker, deliveries, err := c.subscribe(ctx)
 	if err != nil {
 		return nil, err
 	}
 	b.wg.Add(1)
-	go c.run(ch, deliveries)
+	go c.run(acker, deliveries)
 	return c, nil
 }
 
@@ -472,6 +482,7 @@ type amqpConsumer struct {
 	stop     chan struct{}
 	mu       sync.Mutex
 	ch       *amqp.Channel
+	acker    *amqpAcker // of ch
 }
 
 func (c *amqpConsumer) Deliveries() <-chan *Delivery { return c.out }
@@ -491,12 +502,15 @@ func (c *amqpConsumer) Cancel() error {
 	return nil
 }
 
-// Close implements Consumer.
+// Close implements Consumer. Batched acks still waiting are sent first.
 func (c *amqpConsumer) Close() error {
 	_ = c.Cancel()
 	c.mu.Lock()
-	ch := c.ch
+	ch, acker := c.ch, c.acker
 	c.mu.Unlock()
+	if acker != nil {
+		acker.flush()
+	}
 	if ch != nil && !ch.IsClosed() {
 		if err := ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			return fmt.Errorf("queue: close consumer of %s: %w", c.queue, err)
@@ -505,7 +519,7 @@ func (c *amqpConsumer) Close() error {
 	return nil
 }
 
-func (c *amqpConsumer) subscribe(ctx context.Context) (*amqp.Channel, <-chan amqp.Delivery, error) {
+func (c *amqpConsumer) subscribe(ctx context.Context) (*amqpAcker, <-chan amqp.Delivery, error) {
 	conn, _, _, err := c.b.current(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -528,26 +542,27 @@ func (c *amqpConsumer) subscribe(ctx context.Context) (*amqp.Channel, <-chan amq
 		}
 		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
 	}
+	acker := newAMQPAcker(ch, c.opts)
 	c.mu.Lock()
-	c.ch = ch
+	c.ch, c.acker = ch, acker
 	c.mu.Unlock()
 	select {
 	case <-c.stop: // cancelled while subscribing
 		_ = ch.Cancel(c.tag, false)
 	default:
 	}
-	return ch, deliveries, nil
+	return acker, deliveries, nil
 }
 
 // run forwards deliveries and re-subscribes after connection losses.
-func (c *amqpConsumer) run(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
+func (c *amqpConsumer) run(acker *amqpAcker, deliveries <-chan amqp.Delivery) {
 	defer c.b.wg.Done()
 	defer close(c.out)
-	acker := &amqpAcker{ch: ch}
 	delay := c.b.opts.ReconnectMin
 	for {
 		for d := range deliveries {
 			del := fromDelivery(&d, c.queue, acker)
+			acker.track(d.DeliveryTag)
 			select {
 			case c.out <- del:
 			case <-c.b.done:
@@ -573,10 +588,9 @@ func (c *amqpConsumer) run(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
 				cancel()
 			}()
 			var err error
-			ch, deliveries, err = c.subscribe(ctx)
+			acker, deliveries, err = c.subscribe(ctx)
 			cancel()
 			if err == nil {
-				acker = &amqpAcker{ch: ch}
 				delay = c.b.opts.ReconnectMin
 				break
 			}
@@ -598,41 +612,6 @@ func (c *amqpConsumer) run(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
 			delay = min(delay*2, c.b.opts.ReconnectMax)
 		}
 	}
-}
-
-type amqpAcker struct{ ch *amqp.Channel }
-
-func (a *amqpAcker) Ack(d *Delivery) error {
-	if err := a.ch.Ack(d.Tag, false); err != nil {
-		return settleErr(a.ch, err)
-	}
-	return nil
-}
-
-// AckUpTo acks d and every earlier delivery of its consumer in one frame.
-func (a *amqpAcker) AckUpTo(d *Delivery) error {
-	if err := a.ch.Ack(d.Tag, true); err != nil {
-		return settleErr(a.ch, err)
-	}
-	return nil
-}
-
-func (a *amqpAcker) Reject(d *Delivery, requeue bool) error {
-	if err := a.ch.Reject(d.Tag, requeue); err != nil {
-		return settleErr(a.ch, err)
-	}
-	return nil
-}
-
-// Stale reports whether d's channel is gone: the broker will redeliver it,
-// so publishing its result now would duplicate the redelivery's.
-func (a *amqpAcker) Stale(*Delivery) bool { return a.ch.IsClosed() }
-
-func settleErr(ch *amqp.Channel, err error) error {
-	if ch.IsClosed() || errors.Is(err, amqp.ErrClosed) {
-		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
-	}
-	return fmt.Errorf("queue: settle delivery: %w", err)
 }
 
 func fromDelivery(d *amqp.Delivery, queue string, acker Acknowledger) *Delivery {
@@ -674,16 +653,19 @@ func toPublishing(m *Message) amqp.Publishing {
 }
 
 // fromTable turns nested AMQP tables into map[string]any so the codec sees
-// transport-neutral types.
+// transport-neutral types. It converts in place: the table is the
+// delivery's own.
 func fromTable(t amqp.Table) map[string]any {
 	if t == nil {
 		return nil
 	}
-	m := make(map[string]any, len(t))
 	for k, v := range t {
-		m[k] = fromField(v)
+		switch v.(type) {
+		case amqp.Table, []any:
+			t[k] = fromField(v)
+		}
 	}
-	return m
+	return map[string]any(t)
 }
 
 func fromField(v any) any {
@@ -699,15 +681,44 @@ func fromField(v any) any {
 	return v
 }
 
+// toTable gives the headers as an AMQP table: the map itself when every
+// value already has an AMQP field type (the codec's own headers), else a
+// converted copy (the caller's map is never changed).
 func toTable(m map[string]any) amqp.Table {
 	if m == nil {
 		return nil
+	}
+	plain := true
+	for _, v := range m {
+		if !plainField(v) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return amqp.Table(m)
 	}
 	t := make(amqp.Table, len(m))
 	for k, v := range m {
 		t[k] = toField(v)
 	}
 	return t
+}
+
+// plainField reports whether toField would return v unchanged.
+func plainField(v any) bool {
+	switch x := v.(type) {
+	case nil, string, bool, int32, int64, float64, time.Time, []byte:
+		return true
+	case []any:
+		for _, e := range x {
+			if !plainField(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func toField(v any) any {

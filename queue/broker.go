@@ -37,15 +37,6 @@ func (d *Delivery) Ack() error { return d.Acker.Ack(d) }
 // Reject settles d as not done: requeued (marked redelivered) or dropped.
 func (d *Delivery) Reject(requeue bool) error { return d.Acker.Reject(d, requeue) }
 
-// AckUpTo acks d and every earlier unsettled delivery of the same consumer
-// at once when the transport can (AMQP's multiple ack), else d alone.
-func (d *Delivery) AckUpTo() error {
-	if m, ok := d.Acker.(interface{ AckUpTo(*Delivery) error }); ok {
-		return m.AckUpTo(d)
-	}
-	return d.Ack()
-}
-
 // Acknowledger settles deliveries for their transport.
 type Acknowledger interface {
 	Ack(d *Delivery) error
@@ -102,6 +93,15 @@ type ConsumeOptions struct {
 	Prefetch int
 	// AutoAck: the broker forgets messages as it sends them (result queues).
 	AutoAck bool
+	// BatchAcks lets Ack return before the broker has the ack, so that a
+	// transport can merge acks (AMQP: one multiple-ack over the longest run
+	// of settled deliveries). Waiting acks go out once Prefetch/4 of them
+	// (at most 64) are waiting, after AckDelay, and on Close; with Prefetch
+	// below 8 acks are sent at once. If the consumer dies meanwhile those
+	// messages are redelivered, as if it had died just before acking.
+	BatchAcks bool
+	// AckDelay bounds how long a batched ack waits (default 1ms).
+	AckDelay time.Duration
 }
 
 // Consumer receives deliveries from one queue until cancelled. A transport
@@ -132,7 +132,9 @@ type Broker interface {
 	// reconnection.
 	Declare(ctx context.Context, q QueueSpec) error
 	// Publish sends m to queue; the Confirm tells when the broker has it.
-	// It waits (bounded by ctx) while the transport reconnects.
+	// It waits (bounded by ctx) while the transport reconnects; with a ctx
+	// that is done already it publishes only if connected, else fails at
+	// once.
 	Publish(ctx context.Context, queue string, m *Message) (Confirm, error)
 	// PublishAt makes m appear on queue at about time at, without any
 	// consumer holding it meanwhile. It may deliver early (never late by

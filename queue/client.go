@@ -26,12 +26,17 @@ type ClientConfig struct {
 	Results chan<- *AsyncResult
 }
 
-// replyPrefetch bounds the results in transit to a client.
-const replyPrefetch = 1024
-
 // Client submits tasks and collects their results over the rpc:// protocol:
 // one reply queue per client, results matched to tasks by id, any number
 // of tasks in flight.
+//
+// Results are consumed with auto-ack, as Celery's rpc backend does. A
+// result waiting in the reply queue survives a broker restart (the queue is
+// durable and dsys workers publish results persistent), but one RabbitMQ
+// already sent when the client's connection drops is lost: its task was
+// done (the worker acked it), so its AsyncResult waits until the caller's
+// deadline. A client keeps the first final result per task id and ignores
+// later ones, so a task run twice (at-least-once) is reported once.
 type Client struct {
 	b     Broker
 	cfg   ClientConfig
@@ -48,8 +53,8 @@ type Client struct {
 }
 
 // NewClient declares the client's result queue and starts listening on it.
-// The queue survives broker restarts (durable, expiring when unused), so no
-// result is lost to a broker restart while tasks run.
+// The queue survives broker restarts (durable, deleted after ResultExpires
+// unused), so results published while the client is disconnected wait for it.
 func NewClient(ctx context.Context, b Broker, cfg ClientConfig) (*Client, error) {
 	if cfg.Queue == "" {
 		cfg.Queue = "celery"
@@ -69,9 +74,12 @@ func NewClient(ctx context.Context, b Broker, cfg ClientConfig) (*Client, error)
 	if err := b.Declare(ctx, QueueSpec{Name: c.reply, Kind: ReplyQueue, Expires: cfg.ResultExpires}); err != nil {
 		return nil, err
 	}
-	// Manual acks: a result is settled only once handed over, so none is
-	// lost with a connection.
-	cons, err := b.Consume(ctx, c.reply, ConsumeOptions{Prefetch: replyPrefetch})
+	// Auto-ack, as Celery's rpc backend: the reply queue is this client's
+	// alone, and a result delivered to a connected consumer with auto-ack
+	// never touches RabbitMQ's disk even though it is persistent, which
+	// halves the broker's work per task. The price: results in transit when
+	// the connection drops (read by no one yet) are lost; see Client.
+	cons, err := b.Consume(ctx, c.reply, ConsumeOptions{AutoAck: true})
 	if err != nil {
 		_ = b.Delete(context.Background(), c.reply)
 		return nil, err
@@ -86,36 +94,8 @@ func (c *Client) ReplyQueue() string { return c.reply }
 
 func (c *Client) dispatch() {
 	defer close(c.done)
-	// Results are acked in batches (one multiple-ack frame per ackBatch, or
-	// whenever no other result is waiting): the broker's cost per result
-	// drops, and a result is still acked only after it was handed over.
-	const ackBatch = 64
-	var last *Delivery
-	unacked := 0
-	flush := func() {
-		if last != nil {
-			_ = last.AckUpTo() // a failed ack means a redelivery, which is deduplicated
-			last, unacked = nil, 0
-		}
-	}
-	in := c.cons.Deliveries()
-	for {
-		var d *Delivery
-		var ok bool
-		select {
-		case d, ok = <-in:
-		default:
-			flush()
-			d, ok = <-in
-		}
-		if !ok {
-			break
-		}
+	for d := range c.cons.Deliveries() {
 		c.handle(d)
-		last = d
-		if unacked++; unacked >= ackBatch {
-			flush()
-		}
 	}
 	c.mu.Lock()
 	c.err = ErrClosed
@@ -298,6 +278,7 @@ func (r *AsyncResult) Sent(ctx context.Context) error {
 	for {
 		err := WaitConfirm(ctx, r.confirm)
 		if err == nil {
+			r.msg = nil // the broker has it: no re-send will be needed
 			return nil
 		}
 		if !errors.Is(err, ErrConnectionLost) {

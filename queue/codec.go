@@ -314,6 +314,13 @@ func decodeV2(m *Message, id string) (*Task, error) {
 }
 
 func decodeV2Body(body []byte, t *Task) error {
+	if decodeV2BodyFast(body, t) {
+		return nil
+	}
+	return decodeV2BodySlow(body, t)
+}
+
+func decodeV2BodySlow(body []byte, t *Task) error {
 	var parts []json.RawMessage
 	if err := json.Unmarshal(body, &parts); err != nil {
 		return badMessage(t.ID, "body is not a JSON array [args, kwargs, embed]: %v", jsonErr(err))

@@ -80,3 +80,54 @@ func FuzzAppendValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastTaskBody: whatever the fast body decoder accepts, the general one
+// decodes to the same args and kwargs.
+func FuzzFastTaskBody(f *testing.F) {
+	for _, name := range []string{"task_v2_add", "task_v2_kwargs", "task_v2_link", "task_v2_chain"} {
+		f.Add(loadFixture(f, name).Body)
+	}
+	f.Add([]byte(`[[4, 4], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`))
+	f.Add([]byte(` [ [-0.5e+3, "x", true, false, null] , null , null ] `))
+	f.Add([]byte(`[[01], {}, null]`))
+	f.Add([]byte(`[["caf\u00e9", "\u00e9"], {}, null]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast Task
+		if !decodeV2BodyFast(body, &fast) {
+			return
+		}
+		var slow Task
+		if err := decodeV2BodySlow(body, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, general path: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast.Args, slow.Args) || !reflect.DeepEqual(fast.Kwargs, slow.Kwargs) ||
+			slow.Callbacks != nil || slow.Errbacks != nil || slow.Chain != nil || slow.Chord != nil {
+			t.Fatalf("%q: fast %#v %#v, general %#v %#v", body, fast.Args, fast.Kwargs, slow.Args, slow.Kwargs)
+		}
+	})
+}
+
+// FuzzFastResult: whatever the fast result decoder accepts, the general
+// one decodes to the same result.
+func FuzzFastResult(f *testing.F) {
+	for _, name := range []string{"result_success", "result_failure", "result_started", "result_retry"} {
+		f.Add(loadFixture(f, name).Body)
+	}
+	f.Add([]byte(`{"task_id": "a", "status": "SUCCESS", "result": 8, "traceback": null, "children": []}`))
+	f.Add([]byte(`{"status":"SUCCESS","result":"x","task_id":"b"}`))
+	f.Add([]byte(`{"task_id": "a", "task_id": "b", "status": "SUCCESS", "result": 1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m := &Message{CorrelationID: "c", Body: body}
+		fast, ok := decodeResultFast(m)
+		if !ok {
+			return
+		}
+		slow, err := decodeResultSlow(m)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, general path: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: fast %#v, general %#v", body, fast, slow)
+		}
+	})
+}

@@ -22,15 +22,24 @@ func rabbitmqctl(t *testing.T, args ...string) {
 }
 
 // The broker app stops and starts while tasks flow: the worker and the
-// client reconnect, every task gets its result, none twice.
+// client reconnect, every task gets its result, none twice. With prefetch
+// 4 the worker acks each task at once; with 64 it batches acks, so tasks
+// whose results are out but whose acks were still waiting come back and
+// must be recognised as done.
 func TestBrokerRestartWhileTasksFlow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the shared RabbitMQ")
 	}
 	testenv.LookPath(t, "rabbitmqctl")
+	for _, prefetch := range []int{4, 64} {
+		t.Run(fmt.Sprintf("prefetch%d", prefetch), func(t *testing.T) { testBrokerRestart(t, prefetch) })
+	}
+}
+
+func testBrokerRestart(t *testing.T, prefetch int) {
 	testenv.RabbitMQExclusive(t) // no other test may use the broker meanwhile
 	h := newHarness(t)
-	h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: 4})
+	h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: prefetch})
 	c := h.newClient()
 	// Results are counted raw, on a reply queue of our own.
 	reply := testenv.UniqueName(t, "reply")

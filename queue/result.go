@@ -105,6 +105,13 @@ func encodeException(e *RemoteError) ([]byte, error) {
 
 // DecodeResult reads a result message.
 func DecodeResult(m *Message) (*Result, error) {
+	if r, ok := decodeResultFast(m); ok {
+		return r, nil
+	}
+	return decodeResultSlow(m)
+}
+
+func decodeResultSlow(m *Message) (*Result, error) {
 	var rj resultJSON
 	if err := json.Unmarshal(m.Body, &rj); err != nil {
 		return nil, fmt.Errorf("queue: result message %s: %s", m.CorrelationID, jsonErr(err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ func timeLimits(def *TaskDef, task *Task) (hard, soft time.Duration) {
 // is killed).
 func (w *Worker) execute(def *TaskDef, task *Task) (any, error) {
 	hard, soft := timeLimits(def, task)
+	if hard <= 0 && soft <= 0 {
+		// No limit to enforce: the worker's task context (cancelled when
+		// the task is abandoned) is all the task needs.
+		o := safeCall(w.taskCtx, def.Func, task)
+		return o.v, o.err
+	}
 	ctx, cancel := context.WithCancelCause(w.taskCtx)
 	defer cancel(nil)
 	if soft > 0 {
@@ -101,7 +108,9 @@ func (w *Worker) finish(d *Delivery, def *TaskDef, task *Task, value any, runErr
 			out = w.followUps(out, task, value, true, d.Queue)
 			w.publishAndSettle(d, task, out, true)
 			w.m.observe(def.Name, StateSuccess, elapsed)
-			w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateSuccess), "duration", elapsed)
+			if w.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' allocations
+				w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateSuccess), "duration", elapsed)
+			}
 			return
 		}
 	}
@@ -294,8 +303,7 @@ func (w *Worker) ensureQueue(name string) error {
 	if _, ok := w.declared.Load(name); ok {
 		return nil
 	}
-	ctx, cancel := w.pubCtx()
-	defer cancel()
+	ctx := w.pubCtx()
 	if err := w.b.Declare(ctx, QueueSpec{Name: name, Kind: TaskQueue}); err != nil {
 		return err
 	}

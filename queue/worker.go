@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -78,6 +79,17 @@ func (c *WorkerConfig) defaults() {
 // publishTimeout bounds waiting for the broker to confirm a result.
 const publishTimeout = 30 * time.Second
 
+// noWait is the context of every worker publish: done already, so Publish
+// fails at once while the connection is down instead of waiting for the
+// reconnection. Each publish belongs to a delivery, and a delivery whose
+// connection died is redelivered: publishing for it on the next connection
+// would duplicate what its redelivery publishes (a second SUCCESS).
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
 // Worker consumes task messages and runs them. Create it with NewWorker and
 // start it with Run.
 //
@@ -102,12 +114,17 @@ type Worker struct {
 	taskCtx    context.Context // parent of task contexts; cancelled when abandoned
 	cancelTask context.CancelFunc
 
+	pubMu   sync.Mutex // guards the shared publishing deadline (pubCtx)
+	pubCur  context.Context
+	pubBorn time.Time
+	pubOld  []pubDeadline
+
 	procs   sync.WaitGroup // one per received delivery
 	mu      sync.Mutex
 	running map[*run]struct{}
 
 	ready     chan struct{} // closed once consuming
-	done      *recentSet    // ids whose result is out but whose ack failed
+	done      *recentSet    // doneKeys of tasks whose outcome is published and confirmed
 	declared  sync.Map      // queue names declared for callbacks
 	startedAt time.Time
 }
@@ -124,7 +141,8 @@ func NewWorker(b Broker, reg *Registry, cfg WorkerConfig) *Worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Worker{b: b, reg: reg, cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
 		slots: make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
-		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{}, done: newRecentSet(4096),
+		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{},
+		done:  newRecentSet(max(4096, 2*cfg.Prefetch*len(cfg.Queues))),
 		ready: make(chan struct{})}
 }
 
@@ -147,32 +165,23 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	merged := make(chan *Delivery)
 	var consumers []Consumer
-	var pumps sync.WaitGroup
 	defer func() {
 		for _, c := range consumers {
 			_ = c.Close()
 		}
 	}()
 	for _, q := range w.cfg.Queues {
-		c, err := w.b.Consume(ctx, q, ConsumeOptions{Prefetch: w.cfg.Prefetch})
+		// Batched acks: RabbitMQ settles a run of finished tasks at once.
+		// A task whose ack was still waiting when the worker died is
+		// redelivered and runs again (at least once); see redelivered.
+		c, err := w.b.Consume(ctx, q, ConsumeOptions{Prefetch: w.cfg.Prefetch, BatchAcks: true})
 		if err != nil {
 			return err
 		}
 		consumers = append(consumers, c)
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			for d := range c.Deliveries() {
-				merged <- d
-			}
-		}()
 	}
-	go func() {
-		pumps.Wait()
-		close(merged)
-	}()
+	merged := mergeDeliveries(consumers)
 	w.log.Info("queue: worker ready", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"prefetch", w.cfg.Prefetch, "tasks", len(w.reg.Names()))
 	close(w.ready)
@@ -192,6 +201,30 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// mergeDeliveries returns one channel carrying every consumer's deliveries,
+// closed when all of theirs are; a single consumer's is used as it is.
+func mergeDeliveries(consumers []Consumer) <-chan *Delivery {
+	if len(consumers) == 1 {
+		return consumers[0].Deliveries()
+	}
+	merged := make(chan *Delivery)
+	var pumps sync.WaitGroup
+	for _, c := range consumers {
+		pumps.Add(1)
+		go func() {
+			defer pumps.Done()
+			for d := range c.Deliveries() {
+				merged <- d
+			}
+		}()
+	}
+	go func() {
+		pumps.Wait()
+		close(merged)
+	}()
+	return merged
 }
 
 func (w *Worker) shutdown(consumers []Consumer, merged <-chan *Delivery) {
@@ -254,11 +287,28 @@ func (w *Worker) isStopping() bool {
 	}
 }
 
-// pubCtx bounds one round of publishing; it ends early on abort.
-func (w *Worker) pubCtx() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	stop := context.AfterFunc(w.taskCtx, cancel)
-	return ctx, func() { stop(); cancel() }
+// pubCtx bounds waiting for the broker's confirms (publishTimeout) and
+// ends early on abort. The publishes starting within the same second share one context:
+// a context and timer per task were a tenth of a small task's cost.
+func (w *Worker) pubCtx() context.Context {
+	now := time.Now()
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	if w.pubCur == nil || now.Sub(w.pubBorn) >= time.Second {
+		for len(w.pubOld) > 0 && now.Sub(w.pubOld[0].born) > 2*publishTimeout {
+			w.pubOld[0].cancel() // long expired: release
+			w.pubOld = w.pubOld[1:]
+		}
+		ctx, cancel := context.WithTimeout(w.taskCtx, publishTimeout+time.Second)
+		w.pubOld = append(w.pubOld, pubDeadline{born: now, cancel: cancel})
+		w.pubCur, w.pubBorn = ctx, now
+	}
+	return w.pubCur
+}
+
+type pubDeadline struct {
+	born   time.Time
+	cancel context.CancelFunc
 }
 
 // process takes one delivery from receipt to settlement.
@@ -315,7 +365,9 @@ func (w *Worker) process(d *Delivery) {
 	w.running[r] = struct{}{}
 	w.mu.Unlock()
 	w.m.addInFlight(1)
-	w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
+	if w.log.Enabled(context.Background(), slog.LevelDebug) { // spare the arguments' allocations
+		w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
+	}
 	start := time.Now()
 	value, runErr := w.execute(def, task)
 	elapsed := time.Since(start)
@@ -336,9 +388,8 @@ func (w *Worker) process(d *Delivery) {
 // delay queues. It reports whether the task should run now.
 func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
 	if wait > w.cfg.HoldETA {
-		ctx, cancel := w.pubCtx()
-		defer cancel()
-		c, err := w.b.PublishAt(ctx, d.Queue, &d.Message, task.ETA)
+		ctx := w.pubCtx()
+		c, err := w.b.PublishAt(noWait, d.Queue, &d.Message, task.ETA)
 		if err == nil {
 			err = WaitConfirm(ctx, c)
 		}
@@ -347,7 +398,9 @@ func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
 			_ = d.Reject(true)
 			return false
 		}
-		w.settle(d, task.ID, true)
+		// Not remembered as done: the delayed copy has the same id and
+		// retries, and a redelivery of that copy must run.
+		w.settle(d, "", true)
 		w.log.Debug("task delayed", "id", task.ID, "name", task.Name, "eta", task.ETA)
 		return false
 	}
@@ -362,9 +415,9 @@ func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
 	}
 }
 
-// settle acks (or drops) d, remembering a task whose result is out but
-// whose ack was lost with the connection.
-func (w *Worker) settle(d *Delivery, id string, ack bool) {
+// settle acks (or drops) d, remembering (by key, see doneKey) a task whose
+// outcome is out but whose ack was lost with the connection.
+func (w *Worker) settle(d *Delivery, key string, ack bool) {
 	var err error
 	if ack {
 		err = d.Ack()
@@ -372,20 +425,31 @@ func (w *Worker) settle(d *Delivery, id string, ack bool) {
 		err = d.Reject(false)
 	}
 	if err != nil {
-		if id != "" {
-			w.done.add(id)
+		if key != "" {
+			w.done.add(key)
 		}
-		w.log.Debug("queue: settle failed; the broker will redeliver", "id", id, "err", err)
+		w.log.Debug("queue: settle failed; the broker will redeliver", "key", key, "err", err)
 	}
+}
+
+// doneKey identifies one run of a task: its id and retry count (a retry
+// re-publishes the same id with retries+1, and must not be mistaken for
+// the run that asked for it).
+func doneKey(m *Message) string {
+	id := messageID(m)
+	if id == "" {
+		return ""
+	}
+	n, _ := asInt(m.Headers["retries"])
+	return id + "#" + strconv.FormatInt(n, 10)
 }
 
 // requeueFresh puts back a task that never started without counting a
 // redelivery: a copy goes to the tail of its queue, then the original is
 // acked. If that fails the broker redelivers the original.
 func (w *Worker) requeueFresh(d *Delivery) {
-	ctx, cancel := w.pubCtx()
-	defer cancel()
-	c, err := w.b.Publish(ctx, d.Queue, &d.Message)
+	ctx := w.pubCtx()
+	c, err := w.b.Publish(noWait, d.Queue, &d.Message)
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -397,11 +461,17 @@ func (w *Worker) requeueFresh(d *Delivery) {
 }
 
 // redelivered handles a message the broker delivered before: its consumer
-// died or disconnected. It is counted in a header and re-published (classic
-// queues keep no count), or dead-lettered past MaxRedeliveries.
+// died or disconnected. If this worker already published the outcome of
+// that run (its ack, batched, was lost with the connection) it is dropped.
+// Otherwise it is counted in a header and re-published (classic queues keep
+// no count), or dead-lettered past MaxRedeliveries. A task finished by a
+// worker that was then killed before its batched ack left (a window of
+// about a millisecond) runs again elsewhere: at least once, and the client
+// keeps the first result.
 func (w *Worker) redelivered(d *Delivery, id string) {
-	if id != "" && w.done.has(id) {
-		// This worker published its result already; only the ack was lost.
+	if key := doneKey(&d.Message); key != "" && w.done.has(key) {
+		// This worker published its outcome already; only the ack was lost
+		// (or not sent yet when the connection dropped).
 		w.log.Info("queue: dropping redelivered task already done", "id", id)
 		w.settle(d, "", true)
 		return
@@ -418,9 +488,8 @@ func (w *Worker) redelivered(d *Delivery, id string) {
 	cp := d.Message
 	cp.Headers = cloneHeaders(d.Headers, 1)
 	cp.Headers[headerRedeliveries] = int32(n)
-	ctx, cancel := w.pubCtx()
-	defer cancel()
-	c, err := w.b.Publish(ctx, d.Queue, &cp)
+	ctx := w.pubCtx()
+	c, err := w.b.Publish(noWait, d.Queue, &cp)
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -441,9 +510,8 @@ func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
 	cp.Headers[headerDeadReason] = reason
 	cp.Expiration = ""
 	cp.Persistent = true
-	ctx, cancel := w.pubCtx()
-	defer cancel()
-	c, err := w.b.Publish(ctx, d.Queue+".dead", &cp)
+	ctx := w.pubCtx()
+	c, err := w.b.Publish(noWait, d.Queue+".dead", &cp)
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -506,8 +574,7 @@ func (w *Worker) publishAndSettle(d *Delivery, task *Task, out []outgoing, ack b
 		w.log.Warn("queue: connection lost during task; the broker will redeliver it", "id", task.ID, "name", task.Name)
 		return false
 	}
-	ctx, cancel := w.pubCtx()
-	defer cancel()
+	ctx := w.pubCtx()
 	var confirms []Confirm
 	var first Confirm
 	for _, o := range out {
@@ -517,9 +584,9 @@ func (w *Worker) publishAndSettle(d *Delivery, task *Task, out []outgoing, ack b
 		var c Confirm
 		var err error
 		if !o.at.IsZero() {
-			c, err = w.b.PublishAt(ctx, o.queue, o.m, o.at)
+			c, err = w.b.PublishAt(noWait, o.queue, o.m, o.at)
 		} else {
-			c, err = w.b.Publish(ctx, o.queue, o.m)
+			c, err = w.b.Publish(noWait, o.queue, o.m)
 		}
 		if err != nil {
 			w.log.Warn("queue: publish failed; the task will be redelivered", "id", task.ID, "to", o.queue, "err", err)
@@ -542,7 +609,15 @@ func (w *Worker) publishAndSettle(d *Delivery, task *Task, out []outgoing, ack b
 			return w.unconfirmed(d, task, err)
 		}
 	}
-	w.settle(d, task.ID, ack)
+	key := doneKey(&d.Message)
+	if ack && key != "" {
+		// Remembered before the ack, which is batched and may never reach
+		// the broker: a redelivery to this worker is then dropped instead
+		// of run again.
+		w.done.add(key)
+		key = ""
+	}
+	w.settle(d, key, ack)
 	return true
 }
 

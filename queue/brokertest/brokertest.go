@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		{"DeclareIsIdempotent", testDeclare},
 		{"RoundTripKeepsEveryField", testRoundTrip},
 		{"PublishIsConfirmed", testConfirm},
+		{"PublishWithDoneContextWhenConnected", testPublishDoneCtx},
 		{"PrefetchBoundsUnsettled", testPrefetch},
 		{"RejectRequeueRedelivers", testRejectRequeue},
 		{"RejectDropRemoves", testRejectDrop},
@@ -53,6 +54,9 @@ func Run(t *testing.T, open Open) {
 		{"MissingQueue", testMissing},
 		{"ConcurrentPublishers", testConcurrent},
 		{"CloseEndsConsumers", testClose},
+		{"BatchedAcksSettleOutOfOrder", testBatchedAcks},
+		{"BatchedAcksSentOnClose", testBatchedAcksClose},
+		{"BatchedAcksDoNotHoldPrefetch", testBatchedAckGap},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -478,4 +482,113 @@ func testClose(t *testing.T, b queue.Broker) {
 	if _, err := b.Publish(ctxFor(t), q, msg(1)); !errors.Is(err, queue.ErrClosed) {
 		t.Fatalf("Publish after Close: %v", err)
 	}
+}
+
+// testBatchedAcks settles deliveries out of order with BatchAcks — acks,
+// drops and a requeue mixed — and checks that nothing is left unsettled:
+// no delivery comes back to the next consumer.
+func testBatchedAcks(t *testing.T, b queue.Broker) {
+	q := taskQueue(t, b)
+	const n = 40
+	for i := range n {
+		publish(t, b, q, msg(i))
+	}
+	c1, err := b.Consume(ctxFor(t), q, queue.ConsumeOptions{Prefetch: n, BatchAcks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := make([]*queue.Delivery, n)
+	for i := range ds {
+		ds[i] = next(t, c1)
+	}
+	// Settle from both ends inwards: every ack but the last leaves a gap.
+	var requeued string
+	for i := range n / 2 {
+		for _, d := range []*queue.Delivery{ds[n-1-i], ds[i]} {
+			switch {
+			case i == 5:
+				if err := d.Reject(false); err != nil {
+					t.Fatal(err)
+				}
+			case i == 7 && requeued == "":
+				requeued = d.CorrelationID
+				if err := d.Reject(true); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				ack(t, d)
+			}
+		}
+	}
+	d := next(t, c1)
+	if d.CorrelationID != requeued || !d.Redelivered {
+		t.Fatalf("requeued %s, got %s (redelivered %v)", requeued, d.CorrelationID, d.Redelivered)
+	}
+	ack(t, d)
+	if err := c1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	none(t, consume(t, b, q, queue.ConsumeOptions{Prefetch: n}))
+}
+
+// testBatchedAckGap holds the first delivery unsettled and acks the rest:
+// batched acks behind that gap must still reach the broker, or the
+// prefetch window would stay full and nothing more would come.
+func testBatchedAckGap(t *testing.T, b queue.Broker) {
+	q := taskQueue(t, b)
+	const prefetch, n = 8, 24
+	for i := range n {
+		publish(t, b, q, msg(i))
+	}
+	c := consume(t, b, q, queue.ConsumeOptions{Prefetch: prefetch, BatchAcks: true})
+	first := next(t, c)
+	for range n - 1 {
+		ack(t, next(t, c))
+	}
+	ack(t, first)
+	none(t, c)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	none(t, consume(t, b, q, queue.ConsumeOptions{Prefetch: n}))
+}
+
+// testBatchedAcksClose acks a few deliveries that a batching transport
+// keeps waiting (a long AckDelay, fewer than a batch): Close must send them.
+func testBatchedAcksClose(t *testing.T, b queue.Broker) {
+	q := taskQueue(t, b)
+	for i := range 3 {
+		publish(t, b, q, msg(i))
+	}
+	c, err := b.Consume(ctxFor(t), q, queue.ConsumeOptions{Prefetch: 64, BatchAcks: true, AckDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ack(t, next(t, c))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	none(t, consume(t, b, q, queue.ConsumeOptions{Prefetch: 64}))
+}
+
+// testPublishDoneCtx: a done context only forbids waiting for a
+// reconnection; connected, Publish still publishes.
+func testPublishDoneCtx(t *testing.T, b queue.Broker) {
+	q := taskQueue(t, b)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	c, err := b.Publish(done, q, msg(1))
+	if err != nil {
+		t.Fatalf("Publish with a done context while connected: %v", err)
+	}
+	if err := queue.WaitConfirm(ctxFor(t), c); err != nil {
+		t.Fatalf("confirm: %v", err)
+	}
+	d := next(t, consume(t, b, q, queue.ConsumeOptions{Prefetch: 1}))
+	if d.CorrelationID != "id-1" {
+		t.Fatalf("got %s", d.CorrelationID)
+	}
+	ack(t, d)
 }
