@@ -39,8 +39,12 @@ func Release(m Msg) {
 		if c < 1<<minPooledShift || c > 1<<maxPooledShift || c&(c-1) != 0 {
 			continue
 		}
-		f = f[:c]
-		framePools[bits.Len(uint(c))-1].Put(&f)
+		// A fresh pointer per pooled frame only: taking &f would move f to
+		// the heap on every call, one allocation per frame even for the
+		// small frames this skips.
+		p := new([]byte)
+		*p = f[:c]
+		framePools[bits.Len(uint(c))-1].Put(p)
 		m[i] = nil
 	}
 }
