@@ -22,7 +22,7 @@ func FuzzFrameReader(f *testing.F) {
 		const max = 512
 		fr := newFrameReader(bytes.NewReader(data), max)
 		for i := 0; i < 10000; i++ {
-			frames, cmd, err := fr.next(1)
+			frames, size, cmd, err := fr.next(nil, 1)
 			if err != nil {
 				if errors.Is(err, errDropped) {
 					continue
@@ -35,6 +35,9 @@ func FuzzFrameReader(f *testing.F) {
 			}
 			if !cmd && total > max {
 				t.Fatalf("message of %d bytes passed a %d limit", total, max)
+			}
+			if !cmd && total != size {
+				t.Fatalf("next reported %d bytes for a message of %d", size, total)
 			}
 			if cmd {
 				_, _, _ = parseCommand(frames[0])

@@ -31,6 +31,7 @@ type peer struct {
 	writing   atomic.Bool   // a write is in progress (set and cleared under s.mu)
 	wake      chan struct{} // signalled when pending becomes non-empty
 	done      chan struct{}
+	dead      atomic.Bool // set when the connection ends, before done closes
 	closeOnce sync.Once
 	err       error
 }
@@ -59,19 +60,13 @@ func (p *peer) enqueueCommand(name string, body []byte) {
 	}
 }
 
-func (p *peer) closed() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *peer) closed() bool { return p.dead.Load() }
 
 // close ends the connection once and forgets the peer.
 func (p *peer) close(err error) {
 	p.closeOnce.Do(func() {
 		p.err = err
+		p.dead.Store(true)
 		p.conn.Close()
 		close(p.done)
 		p.s.removePeer(p)
@@ -180,6 +175,10 @@ func (p *peer) enqueueDirect(prefix, frames [][]byte) {
 // readLoop reads messages until the connection ends and delivers them to the
 // socket's receive queue in batches: a batch is handed over whenever the
 // reader is about to block for more input, or when it is full.
+//
+// The frames of a batch's messages lie back to back in a chunk shared by
+// several batches, so that a small message costs its body (in a shared
+// slab) and one slice header, and no allocation of its own.
 func (p *peer) readLoop() {
 	s := p.s
 	reserve := 0
@@ -187,28 +186,47 @@ func (p *peer) readLoop() {
 		reserve = 1
 	}
 	deliver := s.typ.canRecv()
-	var batch []Msg
+	// fs holds the frames of the batch being filled; its spare capacity is
+	// the rest of its chunk, where the next batch goes. Appending to it
+	// never touches the frames of batches already handed over (which their
+	// receivers may modify), even when it reallocates.
+	fs := make([][]byte, 0, frameChunk)
+	ends := s.freshEnds()
 	batchBytes := 0
+	// handed counts the frames a flush handed over while next was reading
+	// (next appends to the slice it was given, which still starts with
+	// them).
+	handed := 0
 	flush := func() {
-		if len(batch) == 0 {
+		if len(ends) == 0 {
 			return
 		}
-		batchBytes = 0
+		n := len(fs)
+		in := inbound{p: p, frames: fs[:n:n], ends: ends}
+		fs, batchBytes, handed = fs[n:], 0, handed+n
 		// Messages already read are delivered even if the connection has
 		// failed since; only closing the socket drops them.
 		select {
-		case s.recvq <- inbound{p: p, msgs: batch}:
+		case s.recvq <- in:
 		case <-s.closing:
 		}
-		// Size the next batch after this one: small when messages trickle
-		// in, up to maxBatch under load.
-		batch = make([]Msg, 0, max(8, min(s.maxBatch, 2*len(batch))))
+		ends = s.freshEnds()
 	}
-	batch = make([]Msg, 0, 8)
 	p.fr.beforeRead = flush
 	for {
-		frames, cmd, err := p.fr.next(reserve)
+		if cap(fs)-len(fs) < chunkMargin {
+			// Move the batch so far to a fresh chunk; the old one stays
+			// with the messages already handed out.
+			nfs := make([][]byte, len(fs), max(frameChunk, 2*len(fs)))
+			copy(nfs, fs)
+			fs = nfs
+		}
+		base := len(fs)
+		handed = 0
+		out, size, cmd, err := p.fr.next(fs, reserve)
+		out, base = out[handed:], base-handed
 		if err != nil {
+			fs = out
 			if errors.Is(err, errDropped) {
 				s.log.Warn("dropped message over the size limit", "remote", p.remote, "err", err)
 				continue
@@ -221,7 +239,9 @@ func (p *peer) readLoop() {
 			return
 		}
 		if cmd {
-			if err := p.command(frames[0]); err != nil {
+			c := out[base]
+			fs = truncate(out, base)
+			if err := p.command(c); err != nil {
 				flush()
 				s.log.Info("connection error", "remote", p.remote, "err", err)
 				p.close(err)
@@ -229,25 +249,46 @@ func (p *peer) readLoop() {
 			}
 			continue
 		}
-		if s.typ == Pub {
-			p.subscriptionMsg(frames)
+		if !deliver || s.typ == Pub {
+			if s.typ == Pub {
+				p.subscriptionMsg(out[base:])
+			}
+			fs = truncate(out, base)
 			continue
 		}
-		if !deliver {
-			continue
-		}
+		fs = out
 		if reserve == 1 {
-			frames[0] = p.id
+			fs[base] = p.id
 		}
-		batch = append(batch, Msg(frames))
-		for _, f := range frames {
-			batchBytes += len(f)
-		}
+		ends = append(ends, int32(len(fs)))
+		batchBytes += size
 		// Bound what a batch holds, in messages and in bytes, so the
 		// receive queue (a few batches) bounds memory too.
-		if len(batch) >= s.maxBatch || batchBytes >= maxBatchBytes {
+		if len(ends) >= s.maxBatch || batchBytes >= maxBatchBytes {
 			flush()
 		}
+	}
+}
+
+// Frames of received messages are kept in chunks of frameChunk slice
+// headers; a chunk with fewer than chunkMargin free slots is replaced before
+// the next message is read into it (a message with more frames grows it).
+const (
+	frameChunk  = 1024
+	chunkMargin = 8
+)
+
+// recvBatches is the number of batches the receive queue holds.
+const recvBatches = 8
+
+// freshEnds returns an empty ends slice for a new batch, reusing one that
+// Recv has finished with when it can.
+func (s *Socket) freshEnds() []int32 {
+	select {
+	case e := <-s.freeEnds:
+		return e
+	default:
+		return make([]int32, 0, s.maxBatch)
 	}
 }
 

@@ -18,10 +18,14 @@ type Msg [][]byte
 // NewMsg makes a message of the given frames.
 func NewMsg(frames ...[]byte) Msg { return Msg(frames) }
 
-// inbound is a batch of messages read from one peer.
+// inbound is a batch of messages read from one peer: their frames back to
+// back, and where each message ends in frames. ends holds no pointers (the
+// garbage collector skips it) and is recycled once consumed; frames is not,
+// as the messages handed out alias it.
 type inbound struct {
-	p    *peer
-	msgs []Msg
+	p      *peer
+	frames [][]byte
+	ends   []int32
 }
 
 // Socket is a ZeroMQ socket of one Type. Its methods are safe for concurrent
@@ -59,11 +63,13 @@ type Socket struct {
 	authOnce    sync.Once
 	wg          sync.WaitGroup
 	recvq       chan inbound
+	freeEnds    chan []int32 // consumed batches' ends, for the readers to reuse
 	maxBatch    int
 	rmu         sync.Mutex // serialises Recv
-	cur         inbound
-	curPos      int
-	subAllLocal bool
+	cur         inbound    // the batch Recv takes from; guarded by rmu
+	curPos      int        // next message of cur
+	curFrame    int        // its first frame
+	subAllLocal atomic.Bool
 	pingHook    func() // tests: called after answering a PING
 	pongHook    func() // tests: called when a PONG arrives
 }
@@ -90,7 +96,8 @@ func New(typ Type, opts Options) (*Socket, error) {
 		nextID:     0x6b8b4567,
 	}
 	s.maxBatch = max(1, min(256, opts.HWM/8))
-	s.recvq = make(chan inbound, 8)
+	s.recvq = make(chan inbound, recvBatches)
+	s.freeEnds = make(chan []int32, recvBatches+2)
 	if opts.Heartbeat > 0 {
 		s.wg.Add(1)
 		go s.heartbeatLoop()
