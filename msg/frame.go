@@ -38,10 +38,13 @@ type frameReader struct {
 	buf        []byte
 	rpos, wpos int
 	max        int64         // largest message accepted; < 0 means no limit
-	beforeRead func()        // called before every read from r (to flush batches)
 	reads      atomic.Uint64 // successful reads, for heartbeat liveness
 
-	slab []byte // shared backing of small frame bodies
+	// slab[slabOff:] is free room for small frame bodies; frames handed out
+	// share the rest. (An offset rather than append keeps the hot path free
+	// of pointer writes, which cost a write barrier while the GC marks.)
+	slab    []byte
+	slabOff int
 }
 
 func newFrameReader(r io.Reader, max int64) *frameReader {
@@ -55,9 +58,6 @@ func (fr *frameReader) fill() error {
 	} else if fr.rpos > 0 && fr.wpos == len(fr.buf) {
 		n := copy(fr.buf, fr.buf[fr.rpos:fr.wpos])
 		fr.rpos, fr.wpos = 0, n
-	}
-	if fr.beforeRead != nil {
-		fr.beforeRead()
 	}
 	n, err := fr.r.Read(fr.buf[fr.wpos:])
 	fr.wpos += n
@@ -149,21 +149,15 @@ func (fr *frameReader) body(size int) ([]byte, error) {
 		if err := fr.need(size); err != nil {
 			return nil, err
 		}
-		if len(fr.slab)+size > cap(fr.slab) {
-			fr.slab = make([]byte, 0, slabSize)
-		}
-		k := len(fr.slab)
-		fr.slab = append(fr.slab, fr.buf[fr.rpos:fr.rpos+size]...)
+		b := fr.small(size)
+		copy(b, fr.buf[fr.rpos:])
 		fr.rpos += size
-		return fr.slab[k : k+size : k+size], nil
+		return b, nil
 	}
 	b := allocFrame(size)
 	n := copy(b, fr.buf[fr.rpos:fr.wpos])
 	fr.rpos += n
 	if n < size {
-		if fr.beforeRead != nil {
-			fr.beforeRead()
-		}
 		fr.reads.Add(1)
 		if _, err := io.ReadFull(fr.r, b[n:]); err != nil {
 			if err == io.EOF {
@@ -257,16 +251,55 @@ func (fr *frameReader) nextShort(dst [][]byte, reserve int) (out [][]byte, size 
 	if avail < 2+size || (fr.max >= 0 && int64(size) > fr.max) {
 		return dst, 0, false
 	}
-	if len(fr.slab)+size > cap(fr.slab) {
-		fr.slab = make([]byte, 0, slabSize)
-	}
-	k := len(fr.slab)
-	fr.slab = append(fr.slab, fr.buf[fr.rpos+2:fr.rpos+2+size]...)
+	b := fr.small(size)
+	copy(b, fr.buf[fr.rpos+2:])
 	fr.rpos += 2 + size
 	if reserve > 0 {
 		dst = append(dst, nil)
 	}
-	return append(dst, fr.slab[k:k+size:k+size]), size, true
+	return append(dst, b), size, true
+}
+
+// small returns room for a small frame body of size bytes in the slab.
+func (fr *frameReader) small(size int) []byte {
+	k := fr.slabOff
+	if k+size > len(fr.slab) {
+		fr.slab = make([]byte, max(slabSize, size))
+		k = 0
+	}
+	fr.slabOff = k + size
+	return fr.slab[k : k+size : k+size]
+}
+
+// wholeMessage reports whether a whole message or command is buffered (or
+// a frame header next rejects), so that next will not block reading.
+func (fr *frameReader) wholeMessage() bool {
+	i := fr.rpos
+	for {
+		if fr.wpos-i < 2 {
+			return false
+		}
+		flags := fr.buf[i]
+		if flags&flagReserve != 0 {
+			return true
+		}
+		size := uint64(fr.buf[i+1])
+		i += 2
+		if flags&flagLong != 0 {
+			if fr.wpos-i < 7 {
+				return false
+			}
+			size = binary.BigEndian.Uint64(fr.buf[i-1:])
+			i += 7
+		}
+		if size > uint64(fr.wpos-i) {
+			return false
+		}
+		i += int(size)
+		if flags&flagMore == 0 || flags&flagCommand != 0 {
+			return true
+		}
+	}
 }
 
 // appendFrame appends one encoded ZMTP frame to dst.

@@ -178,14 +178,18 @@ func (p *peer) enqueueDirect(prefix, frames [][]byte) {
 //
 // The frames of a batch's messages lie back to back in a chunk shared by
 // several batches, so that a small message costs its body (in a shared
-// slab) and one slice header, and no allocation of its own.
+// slab) and one slice header, and no allocation of its own. The batch state
+// lives in locals: the loop writes no pointer to the heap per message but
+// the frame itself.
 func (p *peer) readLoop() {
 	s := p.s
+	fr := p.fr
 	reserve := 0
 	if s.typ == Router {
 		reserve = 1
 	}
 	deliver := s.typ.canRecv()
+	pub := s.typ == Pub
 	// fs holds the frames of the batch being filled; its spare capacity is
 	// the rest of its chunk, where the next batch goes. Appending to it
 	// never touches the frames of batches already handed over (which their
@@ -193,26 +197,6 @@ func (p *peer) readLoop() {
 	fs := make([][]byte, 0, frameChunk)
 	ends := s.freshEnds()
 	batchBytes := 0
-	// handed counts the frames a flush handed over while next was reading
-	// (next appends to the slice it was given, which still starts with
-	// them).
-	handed := 0
-	flush := func() {
-		if len(ends) == 0 {
-			return
-		}
-		n := len(fs)
-		in := inbound{p: p, frames: fs[:n:n], ends: ends}
-		fs, batchBytes, handed = fs[n:], 0, handed+n
-		// Messages already read are delivered even if the connection has
-		// failed since; only closing the socket drops them.
-		select {
-		case s.recvq <- in:
-		case <-s.closing:
-		}
-		ends = s.freshEnds()
-	}
-	p.fr.beforeRead = flush
 	for {
 		if cap(fs)-len(fs) < chunkMargin {
 			// Move the batch so far to a fresh chunk; the old one stays
@@ -222,16 +206,24 @@ func (p *peer) readLoop() {
 			fs = nfs
 		}
 		base := len(fs)
-		handed = 0
-		out, size, cmd, err := p.fr.next(fs, reserve)
-		out, base = out[handed:], base-handed
+		out, size, ok := fr.nextShort(fs, reserve)
+		var cmd bool
+		var err error
+		if !ok {
+			if len(ends) > 0 && !fr.wholeMessage() {
+				// Reading on may block: hand over what is complete first.
+				p.handOver(fs, ends)
+				fs, ends, batchBytes, base = fs[len(fs):], s.freshEnds(), 0, 0
+			}
+			out, size, cmd, err = fr.next(fs, reserve)
+		}
 		if err != nil {
 			fs = out
 			if errors.Is(err, errDropped) {
 				s.log.Warn("dropped message over the size limit", "remote", p.remote, "err", err)
 				continue
 			}
-			flush()
+			p.handOver(fs, ends)
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !p.closed() {
 				s.log.Info("connection error", "remote", p.remote, "err", err)
 			}
@@ -242,15 +234,15 @@ func (p *peer) readLoop() {
 			c := out[base]
 			fs = truncate(out, base)
 			if err := p.command(c); err != nil {
-				flush()
+				p.handOver(fs, ends)
 				s.log.Info("connection error", "remote", p.remote, "err", err)
 				p.close(err)
 				return
 			}
 			continue
 		}
-		if !deliver || s.typ == Pub {
-			if s.typ == Pub {
+		if !deliver {
+			if pub {
 				p.subscriptionMsg(out[base:])
 			}
 			fs = truncate(out, base)
@@ -265,8 +257,23 @@ func (p *peer) readLoop() {
 		// Bound what a batch holds, in messages and in bytes, so the
 		// receive queue (a few batches) bounds memory too.
 		if len(ends) >= s.maxBatch || batchBytes >= maxBatchBytes {
-			flush()
+			p.handOver(fs, ends)
+			fs, ends, batchBytes = fs[len(fs):], s.freshEnds(), 0
 		}
+	}
+}
+
+// handOver queues a batch of messages (frames back to back, and where each
+// ends) for Recv. Messages already read are delivered even if the
+// connection has failed since; only closing the socket drops them.
+func (p *peer) handOver(frames [][]byte, ends []int32) {
+	if len(ends) == 0 {
+		return
+	}
+	n := len(frames)
+	select {
+	case p.s.recvq <- inbound{p: p, frames: frames[:n:n], ends: ends}:
+	case <-p.s.closing:
 	}
 }
 

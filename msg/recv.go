@@ -16,10 +16,7 @@ import (
 //   - ROUTER: the sender's identity is the first frame.
 //   - SUB: messages matching a subscription.
 func (s *Socket) Recv(ctx context.Context) (Msg, error) {
-	if !s.typ.canRecv() {
-		return nil, fmt.Errorf("%w: %s sockets cannot receive", ErrState, s.typ)
-	}
-	if s.typ.acceptsAll() {
+	if s.fastRecv {
 		// Fast path: a message of a batch already taken off the queue,
 		// without the waiting machinery (or a deferred unlock).
 		s.rmu.Lock()
@@ -28,6 +25,8 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 			return m, nil
 		}
 		s.rmu.Unlock()
+	} else if !s.typ.canRecv() {
+		return nil, fmt.Errorf("%w: %s sockets cannot receive", ErrState, s.typ)
 	}
 	s.rmu.Lock()
 	m, err := s.recvLocked(ctx)

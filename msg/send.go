@@ -27,11 +27,11 @@ func (s *Socket) Send(ctx context.Context, m Msg) error {
 	if len(m) == 0 {
 		return fmt.Errorf("msg: send: empty message (a message has at least one frame)")
 	}
-	if !s.typ.canSend() {
+	if !s.fastSend && !s.typ.canSend() {
 		return fmt.Errorf("%w: %s sockets cannot send", ErrState, s.typ)
 	}
 	s.mu.Lock()
-	if s.typ.roundRobin() && !s.closed {
+	if s.fastSend && !s.closed {
 		// Fast path: a peer has room.
 		if p := s.pickLocked(); p != nil {
 			p.enqueue(nil, m)

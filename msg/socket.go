@@ -35,6 +35,9 @@ type Socket struct {
 	typ  Type
 	opts Options
 	log  *slog.Logger
+	// Per-type fast paths, decided once (Type is a string).
+	fastRecv bool // Recv hands out every message as it came (typ.acceptsAll)
+	fastSend bool // Send round-robins (typ.roundRobin)
 
 	mu          sync.Mutex
 	peers       []*peer
@@ -95,6 +98,7 @@ func New(typ Type, opts Options) (*Socket, error) {
 		authFailed: make(chan struct{}),
 		nextID:     0x6b8b4567,
 	}
+	s.fastRecv, s.fastSend = typ.acceptsAll(), typ.roundRobin()
 	s.maxBatch = max(1, min(256, opts.HWM/8))
 	s.recvq = make(chan inbound, recvBatches)
 	s.freeEnds = make(chan []int32, recvBatches+2)
