@@ -190,6 +190,7 @@ func (p *peer) readLoop() {
 	}
 	deliver := s.typ.canRecv()
 	pub := s.typ == Pub
+	maxBatch := s.maxBatch
 	// fs holds the frames of the batch being filled; its spare capacity is
 	// the rest of its chunk, where the next batch goes. Appending to it
 	// never touches the frames of batches already handed over (which their
@@ -256,7 +257,7 @@ func (p *peer) readLoop() {
 		batchBytes += size
 		// Bound what a batch holds, in messages and in bytes, so the
 		// receive queue (a few batches) bounds memory too.
-		if len(ends) >= s.maxBatch || batchBytes >= maxBatchBytes {
+		if len(ends) >= maxBatch || batchBytes >= maxBatchBytes {
 			p.handOver(fs, ends)
 			fs, ends, batchBytes = fs[len(fs):], s.freshEnds(), 0
 		}

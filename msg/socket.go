@@ -68,13 +68,14 @@ type Socket struct {
 	recvq       chan inbound
 	freeEnds    chan []int32 // consumed batches' ends, for the readers to reuse
 	maxBatch    int
-	rmu         sync.Mutex // serialises Recv
-	cur         inbound    // the batch Recv takes from; guarded by rmu
-	curPos      int        // next message of cur
-	curFrame    int        // its first frame
 	subAllLocal atomic.Bool
 	pingHook    func() // tests: called after answering a PING
 	pongHook    func() // tests: called when a PONG arrives
+
+	rmu      sync.Mutex // serialises Recv
+	cur      inbound    // the batch Recv takes from; guarded by rmu
+	curPos   int        // next message of cur
+	curFrame int        // its first frame
 }
 
 // New makes a socket of type typ. It has no endpoints until Bind or Connect.
