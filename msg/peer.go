@@ -281,8 +281,10 @@ func (p *peer) handOver(frames [][]byte, ends []int32) {
 // Frames of received messages are kept in chunks of frameChunk slice
 // headers; a chunk with fewer than chunkMargin free slots is replaced before
 // the next message is read into it (a message with more frames grows it).
+// A message kept by the application keeps its chunk, and the slabs the
+// chunk's frames point into, alive: chunks stay small for that reason.
 const (
-	frameChunk  = 1024
+	frameChunk  = 512
 	chunkMargin = 8
 )
 
