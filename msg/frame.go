@@ -19,7 +19,7 @@ const (
 const (
 	readBufSize   = 64 << 10
 	slabSize      = 32 << 10
-	smallFrame    = 4 << 10  // frames up to this size are copied into a shared slab
+	smallFrame    = 4 << 10  // frames up to this size may be copied into a shared slab (see releasing)
 	maxCommandLen = 64 << 10 // commands are small: PING, PONG, SUBSCRIBE, ERROR
 	// hardMaxMessage is a sanity bound even when MaxMessageSize is unlimited:
 	// such a size is a corrupt stream, not a message.
@@ -145,7 +145,7 @@ func (fr *frameReader) discard(n uint64) error {
 
 // body returns the next size bytes as a slice the caller may keep.
 func (fr *frameReader) body(size int) ([]byte, error) {
-	if size <= smallFrame {
+	if size <= smallFrame && (size < 1<<minPooledShift || !releasing.Load()) {
 		if err := fr.need(size); err != nil {
 			return nil, err
 		}
