@@ -79,6 +79,7 @@ func Echo(ctx context.Context, s *Socket, n int) error {
 		if err := s.Send(ctx, m); err != nil {
 			return err
 		}
+		Release(m) // Send copied it
 	}
 	return nil
 }
@@ -96,10 +97,12 @@ func MeasureLatency(ctx context.Context, s *Socket, n, size int) (LatencyResult,
 		if err := s.Send(ctx, m); err != nil {
 			return LatencyResult{}, err
 		}
-		if _, err := s.Recv(ctx); err != nil {
+		r, err := s.Recv(ctx)
+		if err != nil {
 			return LatencyResult{}, err
 		}
 		times[i] = time.Since(start)
+		Release(r)
 		total += times[i]
 	}
 	slices.Sort(times)

@@ -19,8 +19,7 @@ const (
 const (
 	readBufSize   = 64 << 10
 	slabSize      = 32 << 10
-	smallFrame    = 4 << 10 // frames up to this size are copied into a shared slab
-	fslabSize     = 512
+	smallFrame    = 4 << 10  // frames up to this size may be copied into a shared slab (see releasing)
 	maxCommandLen = 64 << 10 // commands are small: PING, PONG, SUBSCRIBE, ERROR
 	// hardMaxMessage is a sanity bound even when MaxMessageSize is unlimited:
 	// such a size is a corrupt stream, not a message.
@@ -39,12 +38,13 @@ type frameReader struct {
 	buf        []byte
 	rpos, wpos int
 	max        int64         // largest message accepted; < 0 means no limit
-	beforeRead func()        // called before every read from r (to flush batches)
 	reads      atomic.Uint64 // successful reads, for heartbeat liveness
 
+	// slab[slabOff:] is free room for small frame bodies; frames handed out
+	// share the rest. (An offset rather than append keeps the hot path free
+	// of pointer writes, which cost a write barrier while the GC marks.)
 	slab    []byte
-	fslab   [][]byte
-	scratch [][]byte
+	slabOff int
 }
 
 func newFrameReader(r io.Reader, max int64) *frameReader {
@@ -58,9 +58,6 @@ func (fr *frameReader) fill() error {
 	} else if fr.rpos > 0 && fr.wpos == len(fr.buf) {
 		n := copy(fr.buf, fr.buf[fr.rpos:fr.wpos])
 		fr.rpos, fr.wpos = 0, n
-	}
-	if fr.beforeRead != nil {
-		fr.beforeRead()
 	}
 	n, err := fr.r.Read(fr.buf[fr.wpos:])
 	fr.wpos += n
@@ -148,25 +145,19 @@ func (fr *frameReader) discard(n uint64) error {
 
 // body returns the next size bytes as a slice the caller may keep.
 func (fr *frameReader) body(size int) ([]byte, error) {
-	if size <= smallFrame {
+	if size <= smallFrame && (size < 1<<minPooledShift || !releasing.Load()) {
 		if err := fr.need(size); err != nil {
 			return nil, err
 		}
-		if len(fr.slab)+size > cap(fr.slab) {
-			fr.slab = make([]byte, 0, slabSize)
-		}
-		k := len(fr.slab)
-		fr.slab = append(fr.slab, fr.buf[fr.rpos:fr.rpos+size]...)
+		b := fr.small(size)
+		copy(b, fr.buf[fr.rpos:])
 		fr.rpos += size
-		return fr.slab[k : k+size : k+size], nil
+		return b, nil
 	}
 	b := allocFrame(size)
 	n := copy(b, fr.buf[fr.rpos:fr.wpos])
 	fr.rpos += n
 	if n < size {
-		if fr.beforeRead != nil {
-			fr.beforeRead()
-		}
 		fr.reads.Add(1)
 		if _, err := io.ReadFull(fr.r, b[n:]); err != nil {
 			if err == io.EOF {
@@ -178,101 +169,137 @@ func (fr *frameReader) body(size int) ([]byte, error) {
 	return b, nil
 }
 
-// next reads one message, or one command (cmd true, one frame). reserve
-// empty slots are left at the front of the returned frames for the caller.
+// next reads one message and appends its frames to dst, after reserve nil
+// slots for the caller, returning the extended slice and the message's
+// payload size. A command (cmd true) is appended as its one frame instead.
 // An oversized message is skipped and reported as errDropped (with its size
-// so far); any other error ends the connection.
-func (fr *frameReader) next(reserve int) (frames [][]byte, cmd bool, err error) {
-	if f := fr.nextShort(reserve); f != nil {
-		return f, false, nil
+// so far); any other error ends the connection. On an error nothing is
+// appended.
+func (fr *frameReader) next(dst [][]byte, reserve int) (out [][]byte, size int, cmd bool, err error) {
+	if out, size, ok := fr.nextShort(dst, reserve); ok {
+		return out, size, false, nil
 	}
-	sc := fr.scratch[:0]
+	base := len(dst)
+	for range reserve {
+		dst = append(dst, nil)
+	}
 	var total uint64
 	dropping := false
 	for {
 		flags, size, err := fr.header()
 		if err != nil {
-			return nil, false, err
+			return truncate(dst, base), 0, false, err
 		}
 		if flags&flagCommand != 0 {
-			if len(sc) > 0 || dropping || flags&flagMore != 0 {
-				return nil, false, fmt.Errorf("%w: command frame inside a message", ErrProtocol)
+			if len(dst) > base+reserve || dropping || flags&flagMore != 0 {
+				return truncate(dst, base), 0, false, fmt.Errorf("%w: command frame inside a message", ErrProtocol)
 			}
 			if size > maxCommandLen {
-				return nil, false, fmt.Errorf("%w: command of %d bytes", ErrProtocol, size)
+				return truncate(dst, base), 0, false, fmt.Errorf("%w: command of %d bytes", ErrProtocol, size)
 			}
 			b, err := fr.body(int(size))
 			if err != nil {
-				return nil, false, err
+				return truncate(dst, base), 0, false, err
 			}
-			return [][]byte{b}, true, nil
+			return append(truncate(dst, base), b), int(size), true, nil
 		}
 		total += size
 		if total < size || total > hardMaxMessage {
-			return nil, false, fmt.Errorf("%w: frame of %d bytes", ErrProtocol, size)
+			return truncate(dst, base), 0, false, fmt.Errorf("%w: frame of %d bytes", ErrProtocol, size)
 		}
 		if !dropping && fr.max >= 0 && total > uint64(fr.max) {
 			dropping = true
-			sc = sc[:0]
+			dst = truncate(dst, base)
 		}
 		if dropping {
 			if err := fr.discard(size); err != nil {
-				return nil, false, err
+				return dst, 0, false, err
 			}
 		} else {
 			b, err := fr.body(int(size))
 			if err != nil {
-				return nil, false, err
+				return truncate(dst, base), 0, false, err
 			}
-			sc = append(sc, b)
+			dst = append(dst, b)
 		}
 		if flags&flagMore == 0 {
 			break
 		}
 	}
-	fr.scratch = sc[:0]
 	if dropping {
-		return nil, false, fmt.Errorf("%w (%d bytes or more, limit %d)", errDropped, total, fr.max)
+		return dst, 0, false, fmt.Errorf("%w (%d bytes or more, limit %d)", errDropped, total, fr.max)
 	}
-	n := reserve + len(sc)
-	if len(fr.fslab)+n > cap(fr.fslab) {
-		fr.fslab = make([][]byte, 0, max(fslabSize, n))
-	}
-	k := len(fr.fslab)
-	fr.fslab = fr.fslab[:k+n]
-	frames = fr.fslab[k : k+n : k+n]
-	copy(frames[reserve:], sc)
-	clear(sc)
-	return frames, false, nil
+	return dst, int(total), false, nil
+}
+
+// truncate cuts dst back to n frames, clearing the rest so that the backing
+// array does not keep dropped bodies alive.
+func truncate(dst [][]byte, n int) [][]byte {
+	clear(dst[n:])
+	return dst[:n]
 }
 
 // nextShort is next's fast path for the common case: a whole single-frame
-// message of at most 255 bytes already in the buffer. It returns nil when the
+// message of at most 255 bytes already in the buffer. ok is false when the
 // case does not apply.
-func (fr *frameReader) nextShort(reserve int) [][]byte {
+func (fr *frameReader) nextShort(dst [][]byte, reserve int) (out [][]byte, size int, ok bool) {
 	avail := fr.wpos - fr.rpos
 	if avail < 2 || fr.buf[fr.rpos] != 0 {
-		return nil
+		return dst, 0, false
 	}
-	size := int(fr.buf[fr.rpos+1])
+	size = int(fr.buf[fr.rpos+1])
 	if avail < 2+size || (fr.max >= 0 && int64(size) > fr.max) {
-		return nil
+		return dst, 0, false
 	}
-	if len(fr.slab)+size > cap(fr.slab) {
-		fr.slab = make([]byte, 0, slabSize)
-	}
-	k := len(fr.slab)
-	fr.slab = append(fr.slab, fr.buf[fr.rpos+2:fr.rpos+2+size]...)
+	b := fr.small(size)
+	copy(b, fr.buf[fr.rpos+2:])
 	fr.rpos += 2 + size
-	n := reserve + 1
-	if len(fr.fslab)+n > cap(fr.fslab) {
-		fr.fslab = make([][]byte, 0, fslabSize)
+	if reserve > 0 {
+		dst = append(dst, nil)
 	}
-	j := len(fr.fslab)
-	fr.fslab = fr.fslab[:j+n]
-	frames := fr.fslab[j : j+n : j+n]
-	frames[reserve] = fr.slab[k : k+size : k+size]
-	return frames
+	return append(dst, b), size, true
+}
+
+// small returns room for a small frame body of size bytes in the slab.
+func (fr *frameReader) small(size int) []byte {
+	k := fr.slabOff
+	if k+size > len(fr.slab) {
+		fr.slab = make([]byte, max(slabSize, size))
+		k = 0
+	}
+	fr.slabOff = k + size
+	return fr.slab[k : k+size : k+size]
+}
+
+// wholeMessage reports whether a whole message or command is buffered (or
+// a frame header next rejects), so that next will not block reading.
+func (fr *frameReader) wholeMessage() bool {
+	i := fr.rpos
+	for {
+		if fr.wpos-i < 2 {
+			return false
+		}
+		flags := fr.buf[i]
+		if flags&flagReserve != 0 {
+			return true
+		}
+		size := uint64(fr.buf[i+1])
+		i += 2
+		if flags&flagLong != 0 {
+			if fr.wpos-i < 7 {
+				return false
+			}
+			size = binary.BigEndian.Uint64(fr.buf[i-1:])
+			i += 7
+		}
+		if size > uint64(fr.wpos-i) {
+			return false
+		}
+		i += int(size)
+		if flags&flagMore == 0 || flags&flagCommand != 0 {
+			return true
+		}
+	}
 }
 
 // appendFrame appends one encoded ZMTP frame to dst.
@@ -288,6 +315,10 @@ func appendFrame(dst []byte, flags byte, body []byte) []byte {
 
 // appendMsg appends the frames of one message (prefix frames first) to dst.
 func appendMsg(dst []byte, prefix, frames [][]byte) []byte {
+	if len(prefix) == 0 && len(frames) == 1 && len(frames[0]) <= 255 {
+		f := frames[0]
+		return append(append(dst, 0, byte(len(f))), f...)
+	}
 	n := len(prefix) + len(frames)
 	i := 0
 	for _, f := range prefix {

@@ -20,9 +20,15 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{flagLong, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const max = 512
-		fr := newFrameReader(bytes.NewReader(data), max)
+		// Short reads (1 to 7 bytes) split frames across reads.
+		cr := &countingReader{r: bytes.NewReader(data), max: 1 + len(data)%7}
+		fr := newFrameReader(cr, max)
 		for i := 0; i < 10000; i++ {
-			frames, cmd, err := fr.next(1)
+			whole, reads := fr.wholeMessage(), cr.n
+			frames, size, cmd, err := fr.next(nil, 1)
+			if whole && cr.n != reads {
+				t.Fatalf("next read more input after wholeMessage reported a whole message buffered")
+			}
 			if err != nil {
 				if errors.Is(err, errDropped) {
 					continue
@@ -36,12 +42,27 @@ func FuzzFrameReader(f *testing.F) {
 			if !cmd && total > max {
 				t.Fatalf("message of %d bytes passed a %d limit", total, max)
 			}
+			if !cmd && total != size {
+				t.Fatalf("next reported %d bytes for a message of %d", size, total)
+			}
 			if cmd {
 				_, _, _ = parseCommand(frames[0])
 			}
 		}
 		t.Fatal("no end after 10000 messages")
 	})
+}
+
+// countingReader counts Read calls and returns at most max bytes each.
+type countingReader struct {
+	r   io.Reader
+	n   int
+	max int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.n++
+	return c.r.Read(p[:min(len(p), c.max)])
 }
 
 // FuzzHandshake plays an arbitrary peer against the server-side handshake

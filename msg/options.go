@@ -36,6 +36,14 @@ func ParseType(s string) (Type, error) {
 func (t Type) canSend() bool { return t != Pull && t != Sub }
 func (t Type) canRecv() bool { return t != Push && t != Pub }
 
+// roundRobin reports whether Send picks the next peer with room (and takes
+// no envelope or routing frame).
+func (t Type) roundRobin() bool { return t == Push || t == Dealer || t == Pair }
+
+// acceptsAll reports whether Recv hands out every message as it arrived (no
+// envelope or subscription rules).
+func (t Type) acceptsAll() bool { return t == Pull || t == Dealer || t == Pair || t == Router }
+
 // compatible reports whether a peer of type p may connect to a socket of type t
 // (ZMTP 3.0 table; XPUB/XSUB peers are accepted where PUB/SUB are).
 func (t Type) compatible(p string) bool {

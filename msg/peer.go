@@ -31,6 +31,7 @@ type peer struct {
 	writing   atomic.Bool   // a write is in progress (set and cleared under s.mu)
 	wake      chan struct{} // signalled when pending becomes non-empty
 	done      chan struct{}
+	dead      atomic.Bool // set when the connection ends, before done closes
 	closeOnce sync.Once
 	err       error
 }
@@ -59,19 +60,13 @@ func (p *peer) enqueueCommand(name string, body []byte) {
 	}
 }
 
-func (p *peer) closed() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *peer) closed() bool { return p.dead.Load() }
 
 // close ends the connection once and forgets the peer.
 func (p *peer) close(err error) {
 	p.closeOnce.Do(func() {
 		p.err = err
+		p.dead.Store(true)
 		p.conn.Close()
 		close(p.done)
 		p.s.removePeer(p)
@@ -180,40 +175,56 @@ func (p *peer) enqueueDirect(prefix, frames [][]byte) {
 // readLoop reads messages until the connection ends and delivers them to the
 // socket's receive queue in batches: a batch is handed over whenever the
 // reader is about to block for more input, or when it is full.
+//
+// The frames of a batch's messages lie back to back in a chunk shared by
+// several batches, so that a small message costs its body (in a shared
+// slab) and one slice header, and no allocation of its own. The batch state
+// lives in locals: the loop writes no pointer to the heap per message but
+// the frame itself.
 func (p *peer) readLoop() {
 	s := p.s
+	fr := p.fr
 	reserve := 0
 	if s.typ == Router {
 		reserve = 1
 	}
 	deliver := s.typ.canRecv()
-	var batch []Msg
+	pub := s.typ == Pub
+	maxBatch := s.maxBatch
+	// fs holds the frames of the batch being filled; its spare capacity is
+	// the rest of its chunk, where the next batch goes. Appending to it
+	// never touches the frames of batches already handed over (which their
+	// receivers may modify), even when it reallocates.
+	fs := make([][]byte, 0, frameChunk)
+	ends := s.freshEnds()
 	batchBytes := 0
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		batchBytes = 0
-		// Messages already read are delivered even if the connection has
-		// failed since; only closing the socket drops them.
-		select {
-		case s.recvq <- inbound{p: p, msgs: batch}:
-		case <-s.closing:
-		}
-		// Size the next batch after this one: small when messages trickle
-		// in, up to maxBatch under load.
-		batch = make([]Msg, 0, max(8, min(s.maxBatch, 2*len(batch))))
-	}
-	batch = make([]Msg, 0, 8)
-	p.fr.beforeRead = flush
 	for {
-		frames, cmd, err := p.fr.next(reserve)
+		if cap(fs)-len(fs) < chunkMargin {
+			// Move the batch so far to a fresh chunk; the old one stays
+			// with the messages already handed out.
+			nfs := make([][]byte, len(fs), max(frameChunk, 2*len(fs)))
+			copy(nfs, fs)
+			fs = nfs
+		}
+		base := len(fs)
+		out, size, ok := fr.nextShort(fs, reserve)
+		var cmd bool
+		var err error
+		if !ok {
+			if len(ends) > 0 && !fr.wholeMessage() {
+				// Reading on may block: hand over what is complete first.
+				p.handOver(fs, ends)
+				fs, ends, batchBytes, base = fs[len(fs):], s.freshEnds(), 0, 0
+			}
+			out, size, cmd, err = fr.next(fs, reserve)
+		}
 		if err != nil {
+			fs = out
 			if errors.Is(err, errDropped) {
 				s.log.Warn("dropped message over the size limit", "remote", p.remote, "err", err)
 				continue
 			}
-			flush()
+			p.handOver(fs, ends)
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !p.closed() {
 				s.log.Info("connection error", "remote", p.remote, "err", err)
 			}
@@ -221,33 +232,73 @@ func (p *peer) readLoop() {
 			return
 		}
 		if cmd {
-			if err := p.command(frames[0]); err != nil {
-				flush()
+			c := out[base]
+			fs = truncate(out, base)
+			if err := p.command(c); err != nil {
+				p.handOver(fs, ends)
 				s.log.Info("connection error", "remote", p.remote, "err", err)
 				p.close(err)
 				return
 			}
 			continue
 		}
-		if s.typ == Pub {
-			p.subscriptionMsg(frames)
-			continue
-		}
 		if !deliver {
+			if pub {
+				p.subscriptionMsg(out[base:])
+			}
+			fs = truncate(out, base)
 			continue
 		}
+		fs = out
 		if reserve == 1 {
-			frames[0] = p.id
+			fs[base] = p.id
 		}
-		batch = append(batch, Msg(frames))
-		for _, f := range frames {
-			batchBytes += len(f)
-		}
+		ends = append(ends, int32(len(fs)))
+		batchBytes += size
 		// Bound what a batch holds, in messages and in bytes, so the
 		// receive queue (a few batches) bounds memory too.
-		if len(batch) >= s.maxBatch || batchBytes >= maxBatchBytes {
-			flush()
+		if len(ends) >= maxBatch || batchBytes >= maxBatchBytes {
+			p.handOver(fs, ends)
+			fs, ends, batchBytes = fs[len(fs):], s.freshEnds(), 0
 		}
+	}
+}
+
+// handOver queues a batch of messages (frames back to back, and where each
+// ends) for Recv. Messages already read are delivered even if the
+// connection has failed since; only closing the socket drops them.
+func (p *peer) handOver(frames [][]byte, ends []int32) {
+	if len(ends) == 0 {
+		return
+	}
+	n := len(frames)
+	select {
+	case p.s.recvq <- inbound{p: p, frames: frames[:n:n], ends: ends}:
+	case <-p.s.closing:
+	}
+}
+
+// Frames of received messages are kept in chunks of frameChunk slice
+// headers; a chunk with fewer than chunkMargin free slots is replaced before
+// the next message is read into it (a message with more frames grows it).
+// A message kept by the application keeps its chunk, and the slabs the
+// chunk's frames point into, alive: chunks stay small for that reason.
+const (
+	frameChunk  = 512
+	chunkMargin = 8
+)
+
+// recvBatches is the number of batches the receive queue holds.
+const recvBatches = 8
+
+// freshEnds returns an empty ends slice for a new batch, reusing one that
+// Recv has finished with when it can.
+func (s *Socket) freshEnds() []int32 {
+	select {
+	case e := <-s.freeEnds:
+		return e
+	default:
+		return make([]int32, 0, s.maxBatch)
 	}
 }
 

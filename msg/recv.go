@@ -16,11 +16,26 @@ import (
 //   - ROUTER: the sender's identity is the first frame.
 //   - SUB: messages matching a subscription.
 func (s *Socket) Recv(ctx context.Context) (Msg, error) {
-	if !s.typ.canRecv() {
+	if s.fastRecv {
+		// Fast path: a message of a batch already taken off the queue,
+		// without the waiting machinery (or a deferred unlock).
+		s.rmu.Lock()
+		if m, ok := s.take(); ok {
+			s.rmu.Unlock()
+			return m, nil
+		}
+		s.rmu.Unlock()
+	} else if !s.typ.canRecv() {
 		return nil, fmt.Errorf("%w: %s sockets cannot receive", ErrState, s.typ)
 	}
 	s.rmu.Lock()
-	defer s.rmu.Unlock()
+	m, err := s.recvLocked(ctx)
+	s.rmu.Unlock()
+	return m, err
+}
+
+// recvLocked is Recv's general path. s.rmu held.
+func (s *Socket) recvLocked(ctx context.Context) (Msg, error) {
 	var reqPeer *peer
 	var peerGone <-chan struct{}
 	switch s.typ {
@@ -42,15 +57,16 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 	}
 	authCh := s.authFailed
 	for {
-		for s.curPos < len(s.cur.msgs) {
-			m := s.cur.msgs[s.curPos]
-			s.curPos++
-			if m, ok := s.accept(s.cur.p, m); ok {
+		for {
+			p := s.cur.p
+			m, ok := s.take()
+			if !ok {
+				break
+			}
+			if m, ok := s.accept(p, m); ok {
 				return m, nil
 			}
 		}
-		s.cur = inbound{}
-		s.curPos = 0
 		select {
 		case in := <-s.recvq:
 			s.cur = in
@@ -83,22 +99,44 @@ func (s *Socket) Recv(ctx context.Context) (Msg, error) {
 	}
 }
 
+// take returns the next message of the current batch, if any, and recycles
+// the batch once it is used up. s.rmu held.
+func (s *Socket) take() (Msg, bool) {
+	if s.curPos >= len(s.cur.ends) {
+		return nil, false
+	}
+	start, end := s.curFrame, int(s.cur.ends[s.curPos])
+	m := Msg(s.cur.frames[start:end:end])
+	s.curPos++
+	s.curFrame = end
+	if s.curPos == len(s.cur.ends) {
+		select {
+		case s.freeEnds <- s.cur.ends[:0]:
+		default:
+		}
+		s.cur, s.curPos, s.curFrame = inbound{}, 0, 0
+	}
+	return m, true
+}
+
 // drainLocked looks through every batch already queued for an acceptable
 // message, without waiting. s.rmu held.
 func (s *Socket) drainLocked() (Msg, bool) {
 	for {
-		for s.curPos < len(s.cur.msgs) {
-			m := s.cur.msgs[s.curPos]
-			s.curPos++
-			if m, ok := s.accept(s.cur.p, m); ok {
+		for {
+			p := s.cur.p
+			m, ok := s.take()
+			if !ok {
+				break
+			}
+			if m, ok := s.accept(p, m); ok {
 				return m, true
 			}
 		}
 		select {
 		case in := <-s.recvq:
-			s.cur, s.curPos = in, 0
+			s.cur = in
 		default:
-			s.cur, s.curPos = inbound{}, 0
 			return nil, false
 		}
 	}
@@ -130,7 +168,7 @@ func (s *Socket) accept(p *peer, m Msg) (Msg, bool) {
 		s.mu.Unlock()
 		return m[i+1:], true
 	case Sub:
-		if s.subAllLocalLoad() {
+		if s.subAllLocal.Load() {
 			return m, true
 		}
 		s.mu.Lock()
@@ -145,17 +183,11 @@ func (s *Socket) accept(p *peer, m Msg) (Msg, bool) {
 	return m, true
 }
 
-func (s *Socket) subAllLocalLoad() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.subAllLocal
-}
-
 // Buffered reports whether a message has already arrived, so Recv would not
 // wait (except for messages Recv then discards). Output loops use it to
 // flush only when no more messages are due.
 func (s *Socket) Buffered() bool {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	return s.curPos < len(s.cur.msgs) || len(s.recvq) > 0
+	return s.curPos < len(s.cur.ends) || len(s.recvq) > 0
 }

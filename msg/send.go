@@ -27,11 +27,25 @@ func (s *Socket) Send(ctx context.Context, m Msg) error {
 	if len(m) == 0 {
 		return fmt.Errorf("msg: send: empty message (a message has at least one frame)")
 	}
-	if !s.typ.canSend() {
+	if !s.fastSend && !s.typ.canSend() {
 		return fmt.Errorf("%w: %s sockets cannot send", ErrState, s.typ)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.fastSend && !s.closed {
+		// Fast path: a peer has room.
+		if p := s.pickLocked(); p != nil {
+			p.enqueue(nil, m)
+			s.mu.Unlock()
+			return nil
+		}
+	}
+	err := s.sendLocked(ctx, m)
+	s.mu.Unlock()
+	return err
+}
+
+// sendLocked is Send's general path. s.mu held.
+func (s *Socket) sendLocked(ctx context.Context, m Msg) error {
 	switch s.typ {
 	case Pub:
 		return s.publishLocked(m)
@@ -184,7 +198,8 @@ func (s *Socket) subscription(on byte, topic string) error {
 		}
 		delete(s.subs, topic)
 	}
-	_, s.subAllLocal = s.subs[""]
+	_, all := s.subs[""]
+	s.subAllLocal.Store(all)
 	body := subscription(on, topic)
 	for _, p := range s.peers {
 		wasEmpty := len(p.pending) == 0

@@ -18,10 +18,14 @@ type Msg [][]byte
 // NewMsg makes a message of the given frames.
 func NewMsg(frames ...[]byte) Msg { return Msg(frames) }
 
-// inbound is a batch of messages read from one peer.
+// inbound is a batch of messages read from one peer: their frames back to
+// back, and where each message ends in frames. ends holds no pointers (the
+// garbage collector skips it) and is recycled once consumed; frames is not,
+// as the messages handed out alias it.
 type inbound struct {
-	p    *peer
-	msgs []Msg
+	p      *peer
+	frames [][]byte
+	ends   []int32
 }
 
 // Socket is a ZeroMQ socket of one Type. Its methods are safe for concurrent
@@ -31,6 +35,9 @@ type Socket struct {
 	typ  Type
 	opts Options
 	log  *slog.Logger
+	// Per-type fast paths, decided once (Type is a string).
+	fastRecv bool // Recv hands out every message as it came (typ.acceptsAll)
+	fastSend bool // Send round-robins (typ.roundRobin)
 
 	mu          sync.Mutex
 	peers       []*peer
@@ -59,13 +66,16 @@ type Socket struct {
 	authOnce    sync.Once
 	wg          sync.WaitGroup
 	recvq       chan inbound
+	freeEnds    chan []int32 // consumed batches' ends, for the readers to reuse
 	maxBatch    int
-	rmu         sync.Mutex // serialises Recv
-	cur         inbound
-	curPos      int
-	subAllLocal bool
+	subAllLocal atomic.Bool
 	pingHook    func() // tests: called after answering a PING
 	pongHook    func() // tests: called when a PONG arrives
+
+	rmu      sync.Mutex // serialises Recv
+	cur      inbound    // the batch Recv takes from; guarded by rmu
+	curPos   int        // next message of cur
+	curFrame int        // its first frame
 }
 
 // New makes a socket of type typ. It has no endpoints until Bind or Connect.
@@ -89,8 +99,10 @@ func New(typ Type, opts Options) (*Socket, error) {
 		authFailed: make(chan struct{}),
 		nextID:     0x6b8b4567,
 	}
+	s.fastRecv, s.fastSend = typ.acceptsAll(), typ.roundRobin()
 	s.maxBatch = max(1, min(256, opts.HWM/8))
-	s.recvq = make(chan inbound, 8)
+	s.recvq = make(chan inbound, recvBatches)
+	s.freeEnds = make(chan []int32, recvBatches+2)
 	if opts.Heartbeat > 0 {
 		s.wg.Add(1)
 		go s.heartbeatLoop()
