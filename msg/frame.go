@@ -24,6 +24,11 @@ const (
 	// hardMaxMessage is a sanity bound even when MaxMessageSize is unlimited:
 	// such a size is a corrupt stream, not a message.
 	hardMaxMessage = 1 << 40
+	// frameCost is what one received frame costs beyond its body (its slice
+	// header). The size limit charges it for every frame after the first, so
+	// that a message of millions of empty frames cannot hold memory that its
+	// payload size does not show.
+	frameCost = 24
 )
 
 // errDropped reports a message that exceeded the size limit and was skipped;
@@ -183,7 +188,7 @@ func (fr *frameReader) next(dst [][]byte, reserve int) (out [][]byte, size int, 
 	for range reserve {
 		dst = append(dst, nil)
 	}
-	var total uint64
+	var total, frames uint64
 	dropping := false
 	for {
 		flags, size, err := fr.header()
@@ -204,10 +209,11 @@ func (fr *frameReader) next(dst [][]byte, reserve int) (out [][]byte, size int, 
 			return append(truncate(dst, base), b), int(size), true, nil
 		}
 		total += size
+		frames++
 		if total < size || total > hardMaxMessage {
 			return truncate(dst, base), 0, false, fmt.Errorf("%w: frame of %d bytes", ErrProtocol, size)
 		}
-		if !dropping && fr.max >= 0 && total > uint64(fr.max) {
+		if !dropping && fr.max >= 0 && (total > uint64(fr.max) || (frames-1)*frameCost > uint64(fr.max)) {
 			dropping = true
 			dst = truncate(dst, base)
 		}
@@ -227,7 +233,7 @@ func (fr *frameReader) next(dst [][]byte, reserve int) (out [][]byte, size int, 
 		}
 	}
 	if dropping {
-		return dst, 0, false, fmt.Errorf("%w (%d bytes or more, limit %d)", errDropped, total, fr.max)
+		return dst, 0, false, fmt.Errorf("%w (%d bytes in %d frames or more, limit %d)", errDropped, total, frames, fr.max)
 	}
 	return dst, int(total), false, nil
 }

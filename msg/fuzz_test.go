@@ -42,6 +42,9 @@ func FuzzFrameReader(f *testing.F) {
 			if !cmd && total > max {
 				t.Fatalf("message of %d bytes passed a %d limit", total, max)
 			}
+			if !cmd && (len(frames)-2)*frameCost > max {
+				t.Fatalf("message of %d frames passed a %d limit", len(frames)-1, max)
+			}
 			if !cmd && total != size {
 				t.Fatalf("next reported %d bytes for a message of %d", size, total)
 			}
@@ -140,3 +143,30 @@ func FuzzStreamReader(f *testing.F) {
 }
 
 var _ net.Conn = (*inprocConn)(nil)
+
+// TestManyEmptyFramesCountAgainstTheLimit: a message of empty frames holds
+// memory (a slice header each) that its payload size does not show; the
+// size limit counts it, so such a message is dropped and the next one read.
+func TestManyEmptyFramesCountAgainstTheLimit(t *testing.T) {
+	const max = 512
+	var in []byte
+	for range 1000 {
+		in = append(in, flagMore, 0) // 1000 empty frames, 0 payload bytes
+	}
+	in = append(in, 0, 0)
+	in = append(in, 0, 2, 'o', 'k')
+	fr := newFrameReader(bytes.NewReader(in), max)
+	if _, _, _, err := fr.next(nil, 0); !errors.Is(err, errDropped) {
+		t.Fatalf("1001 empty frames under a %d-byte limit: err %v, want the message dropped", max, err)
+	}
+	frames, size, _, err := fr.next(nil, 0)
+	if err != nil || size != 2 || len(frames) != 1 || string(frames[0]) != "ok" {
+		t.Fatalf("next message: %q %d %v", frames, size, err)
+	}
+	// A message of few frames within the limit still passes.
+	in = append([]byte{flagMore, 0, flagMore, 0}, 0, 1, 'x')
+	fr = newFrameReader(bytes.NewReader(in), max)
+	if frames, _, _, err := fr.next(nil, 0); err != nil || len(frames) != 3 {
+		t.Fatalf("3 frames: %q %v", frames, err)
+	}
+}
