@@ -162,7 +162,7 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 	f.BoolVar(&opts.skipNaN, "skipna", false, "ignore NaN values (like numpy.nanmean); without it NaN propagates")
 	f.Uint64Var(&opts.seed, "seed", 0, "random seed: the same seed, shape and chunks give the same values with any --workers")
 	f.StringVar(&dist, "dist", "uniform", "random distribution: uniform ([0,1)) or normal (standard)")
-	f.StringVar(&rng, "rng", "fast", "random generator: fast, or dask (Dask's legacy RandomState values, bit for bit)")
+	f.StringVar(&rng, "rng", "fast", "random generator: fast, or dask (Dask's legacy RandomState values: uniform bit for bit, normal to within 3 ulp)")
 	f.BoolVar(&opts.daskCompat, "dask-compat", false, "sum and combine like NumPy 1.24 / Dask 2022.12, so mean and sum print Dask's digits")
 	f.Int("workers", 0, "chunks reduced in parallel (default: compute.workers, the number of CPUs)")
 	f.StringVar(&opts.format, "format", "", "input format: npy, csv, tsv, raw or text (default: from the file name; text for stdin)")

@@ -28,7 +28,8 @@ func newRootCmd(app *App) *cobra.Command {
   dsys compute  chunked, parallel, bounded-memory array reductions
 
 Results go to stdout, everything else (logs, progress, status) to stderr.
--o json makes results JSON (JSON Lines for streams) and the final error {"error": ...}.
+-o json makes results JSON (JSON Lines for streams) and the final error
+{"error": "...", "exit_code": N} on stderr.
 
 Configuration: flags > DSYS_* environment variables > config file > defaults.
 See 'dsys config show' and 'dsys config init'.

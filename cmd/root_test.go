@@ -179,3 +179,42 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupShortListsEverySubcommand: the one-line summaries that `dsys --help`
+// shows for zmq, queue and compute name each of their subcommands, so a
+// command added to a group cannot go missing from the overview.
+func TestGroupShortListsEverySubcommand(t *testing.T) {
+	root := newRootCmd(&App{})
+	for _, group := range []string{"zmq", "queue", "compute"} {
+		g, _, err := root.Find([]string{group})
+		if err != nil || g.Name() != group {
+			t.Fatalf("group %s not found: %v", group, err)
+		}
+		_, list, ok := strings.Cut(g.Short, ": ")
+		if !ok {
+			t.Fatalf("%s: short %q has no list of subcommands", group, g.Short)
+		}
+		listed := map[string]bool{}
+		for _, name := range strings.Split(list, ", ") {
+			listed[name] = true
+		}
+		for _, sub := range g.Commands() {
+			if !sub.IsAvailableCommand() {
+				continue
+			}
+			if !listed[sub.Name()] {
+				t.Errorf("dsys %s: short %q does not list %q", group, g.Short, sub.Name())
+			}
+		}
+	}
+}
+
+func TestHelpShowsJSONErrorObject(t *testing.T) {
+	out, _, code := runDsys(t, "", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if want := `{"error": "...", "exit_code": N}`; !strings.Contains(out, want) {
+		t.Errorf("help lacks %s", want)
+	}
+}

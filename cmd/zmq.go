@@ -4,7 +4,7 @@ import "github.com/spf13/cobra"
 
 // newZmqCmd is the `dsys zmq` group; it adds its subcommands.
 func newZmqCmd(app *App) *cobra.Command {
-	c := newGroupCmd("zmq", "ZeroMQ messaging: serve, send, push, pull, pub, sub, worker, bench",
+	c := newGroupCmd("zmq", "ZeroMQ messaging: serve, send, push, pull, pub, sub, dealer, router, pair, worker, bench",
 		`ZeroMQ messaging on the ZMTP 3 wire protocol, interoperable with libzmq peers such as pyzmq.
 
 Every socket command takes --bind EP and --connect EP (repeatable; tcp://host:port,

@@ -46,7 +46,8 @@ const (
 	// whatever the number of workers.
 	FastRNG RNG = iota
 	// DaskRNG reproduces Dask's legacy da.random.seed(Seed);
-	// da.random.random(shape, chunks=...) (or standard_normal) bit for bit:
+	// da.random.random(shape, chunks=...) bit for bit (standard_normal to
+	// within 3 ulp: Go's math.Log and glibc's log round differently):
 	// a master NumPy RandomState(Seed) draws 624 32-bit words per chunk,
 	// and chunk k (row-major over the block grid) is
 	// RandomState(words[k]).random_sample(chunk shape).
