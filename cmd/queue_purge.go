@@ -65,7 +65,14 @@ func runQueuePurge(ctx context.Context, app *App, opts *queuePurgeOptions) error
 			}
 			continue
 		}
-		fmt.Fprintf(app.IO.Out, "purged %d messages from %s\n", n, q)
+		fmt.Fprintf(app.IO.Out, "purged %d %s from %s\n", n, plural(n, "message", "messages"), q)
 	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -53,7 +53,11 @@ func Run(t *testing.T, open Open) {
 		{"PurgeDropsReady", testPurge},
 		{"MissingQueue", testMissing},
 		{"ConcurrentPublishers", testConcurrent},
-		{"CloseEndsConsumers", testClose},
+		{"CloseEndsConsumers", func(t *testing.T, b queue.Broker) {
+			other := open(t) // declares and, after b is closed, deletes the queue
+			t.Cleanup(func() { other.Close() })
+			testClose(t, b, other)
+		}},
 		{"BatchedAcksSettleOutOfOrder", testBatchedAcks},
 		{"BatchedAcksSentOnClose", testBatchedAcksClose},
 		{"BatchedAcksDoNotHoldPrefetch", testBatchedAckGap},
@@ -462,8 +466,8 @@ func testConcurrent(t *testing.T, b queue.Broker) {
 	}
 }
 
-func testClose(t *testing.T, b queue.Broker) {
-	q := taskQueue(t, b)
+func testClose(t *testing.T, b, other queue.Broker) {
+	q := taskQueue(t, other)
 	c, err := b.Consume(ctxFor(t), q, queue.ConsumeOptions{Prefetch: 1})
 	if err != nil {
 		t.Fatal(err)
