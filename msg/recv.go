@@ -57,15 +57,8 @@ func (s *Socket) recvLocked(ctx context.Context) (Msg, error) {
 	}
 	authCh := s.authFailed
 	for {
-		for {
-			p := s.cur.p
-			m, ok := s.take()
-			if !ok {
-				break
-			}
-			if m, ok := s.accept(p, m); ok {
-				return m, nil
-			}
+		if m, ok := s.takeAccepted(); ok {
+			return m, nil
 		}
 		select {
 		case in := <-s.recvq:
@@ -99,6 +92,21 @@ func (s *Socket) recvLocked(ctx context.Context) (Msg, error) {
 	}
 }
 
+// takeAccepted returns the next message of the current batch that the
+// socket accepts (see accept), if any. s.rmu held.
+func (s *Socket) takeAccepted() (Msg, bool) {
+	for {
+		p := s.cur.p
+		m, ok := s.take()
+		if !ok {
+			return nil, false
+		}
+		if m, ok := s.accept(p, m); ok {
+			return m, true
+		}
+	}
+}
+
 // take returns the next message of the current batch, if any, and recycles
 // the batch once it is used up. s.rmu held.
 func (s *Socket) take() (Msg, bool) {
@@ -123,15 +131,8 @@ func (s *Socket) take() (Msg, bool) {
 // message, without waiting. s.rmu held.
 func (s *Socket) drainLocked() (Msg, bool) {
 	for {
-		for {
-			p := s.cur.p
-			m, ok := s.take()
-			if !ok {
-				break
-			}
-			if m, ok := s.accept(p, m); ok {
-				return m, true
-			}
+		if m, ok := s.takeAccepted(); ok {
+			return m, true
 		}
 		select {
 		case in := <-s.recvq:
