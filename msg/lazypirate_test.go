@@ -17,15 +17,7 @@ func TestRequesterLateReplyNeverTaken(t *testing.T) {
 	r := &Requester{Connect: []string{ep}, Timeout: 300 * time.Millisecond, Retries: 2,
 		Options: Options{Logger: testLogger(t), ReconnectMin: 10 * time.Millisecond}}
 	defer r.Close()
-	type res struct {
-		m   Msg
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		m, err := r.Request(ctxT(t, 10*time.Second), NewMsg([]byte("A")))
-		done <- res{m, err}
-	}()
+	done := requestAsync(t, r, 10*time.Second, "A")
 	first := mustRecv(t, router)  // [id1, "", "A"]
 	second := mustRecv(t, router) // [id2, "", "A"]: the retry, on a new connection
 	if first[2] != "A" || second[2] != "A" || first[0] == second[0] {
@@ -39,10 +31,7 @@ func TestRequesterLateReplyNeverTaken(t *testing.T) {
 	if got.err != nil || !slices.Equal(toStrings(got.m), []string{"fresh A"}) {
 		t.Fatalf("request A: %q %v", got.m, got.err)
 	}
-	go func() {
-		m, err := r.Request(ctxT(t, 10*time.Second), NewMsg([]byte("B")))
-		done <- res{m, err}
-	}()
+	done = requestAsync(t, r, 10*time.Second, "B")
 	b := mustRecv(t, router)
 	mustSend(t, router, b[0], "", "answer B")
 	got = <-done
@@ -59,6 +48,24 @@ func TestRequesterGivesUp(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// reply is what a Requester's Request returned.
+type reply struct {
+	m   Msg
+	err error
+}
+
+// requestAsync sends body through r in the background; the reply arrives on
+// the channel.
+func requestAsync(t *testing.T, r *Requester, timeout time.Duration, body string) <-chan reply {
+	done := make(chan reply, 1)
+	ctx := ctxT(t, timeout)
+	go func() {
+		m, err := r.Request(ctx, NewMsg([]byte(body)))
+		done <- reply{m, err}
+	}()
+	return done
 }
 
 func toStrings(m Msg) []string {
@@ -78,16 +85,8 @@ func TestRequesterRetriesWhenServerVanishes(t *testing.T) {
 	r := &Requester{Connect: []string{ep}, Timeout: 10 * time.Second, Retries: 1,
 		Options: Options{Logger: testLogger(t), ReconnectMin: 10 * time.Millisecond}}
 	defer r.Close()
-	type res struct {
-		m   Msg
-		err error
-	}
-	done := make(chan res, 1)
 	start := time.Now()
-	go func() {
-		m, err := r.Request(ctxT(t, 20*time.Second), NewMsg([]byte("A")))
-		done <- res{m, err}
-	}()
+	done := requestAsync(t, r, 20*time.Second, "A")
 	mustRecv(t, router)
 	router.Close()
 	rep := newSocket(t, Rep, Options{})

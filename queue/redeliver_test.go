@@ -76,21 +76,7 @@ func (a fakeAcker) Reject(d *Delivery, requeue bool) error {
 // (retries+1) is another run and is not dropped.
 func TestRedeliveryOfFinishedTaskIsDropped(t *testing.T) {
 	fb := newFakeBroker()
-	reg := NewRegistry()
-	if err := RegisterBuiltins(reg); err != nil {
-		t.Fatal(err)
-	}
-	w := NewWorker(fb, reg, WorkerConfig{Queues: []string{"q"}, Concurrency: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	<-w.Ready()
+	startFakeWorker(t, fb)
 
 	settled := make(chan string, 4)
 	deliver := func(retries int, redelivered bool) {
@@ -150,21 +136,7 @@ func TestRedeliveryOfFinishedTaskIsDropped(t *testing.T) {
 // it anyway) and publishes nothing.
 func TestNoPublishWhileDisconnected(t *testing.T) {
 	fb := newFakeBroker()
-	reg := NewRegistry()
-	if err := RegisterBuiltins(reg); err != nil {
-		t.Fatal(err)
-	}
-	w := NewWorker(fb, reg, WorkerConfig{Queues: []string{"q"}, Concurrency: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	<-w.Ready()
+	startFakeWorker(t, fb)
 	m, err := EncodeTask(&Task{ID: "t2", Name: "add", Args: []any{json.Number("1"), json.Number("2")}, ReplyTo: "r"})
 	if err != nil {
 		t.Fatal(err)
@@ -185,4 +157,25 @@ func TestNoPublishWhileDisconnected(t *testing.T) {
 		t.Fatalf("published to %s while disconnected", p.queue)
 	default:
 	}
+}
+
+// startFakeWorker runs a one-slot worker with the built-ins on fb's queue
+// "q" until the test ends, and returns once it is ready.
+func startFakeWorker(t *testing.T, fb *fakeBroker) {
+	t.Helper()
+	reg := NewRegistry()
+	if err := RegisterBuiltins(reg); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(fb, reg, WorkerConfig{Queues: []string{"q"}, Concurrency: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	<-w.Ready()
 }
