@@ -46,8 +46,11 @@ type App struct {
 func (a *App) JSON() bool { return a.output == "json" }
 
 // PrintJSON writes v as one JSON line on stdout.
-func (a *App) PrintJSON(v any) error {
-	enc := json.NewEncoder(a.IO.Out)
+func (a *App) PrintJSON(v any) error { return writeJSONLine(a.IO.Out, v) }
+
+// writeJSONLine writes v as one line of JSON, HTML characters unescaped.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }

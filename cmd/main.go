@@ -66,7 +66,7 @@ func printError(app *App, err error, code int) {
 		msg = "interrupted: " + msg
 	}
 	if app.JSON() {
-		_ = (&App{IO: IOStreams{Out: app.IO.ErrOut}}).PrintJSON(map[string]any{"error": msg, "exit_code": code})
+		_ = writeJSONLine(app.IO.ErrOut, map[string]any{"error": msg, "exit_code": code})
 		return
 	}
 	fmt.Fprintf(app.IO.ErrOut, "dsys: %s\n", msg)

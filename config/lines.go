@@ -2,8 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -13,21 +11,10 @@ import (
 // can say "dsys.yaml:7". For other formats it knows no lines.
 type lineFinder map[string]int
 
-func newLineFinder(file string) lineFinder {
-	ext := strings.ToLower(filepath.Ext(file))
-	if ext != ".yaml" && ext != ".yml" {
-		return nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil
-	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return nil
-	}
+// newLineFinder indexes the keys of a YAML document's top mapping.
+func newLineFinder(root *yaml.Node) lineFinder {
 	lf := lineFinder{}
-	lf.walk(doc.Content[0], "")
+	lf.walk(root, "")
 	return lf
 }
 

@@ -123,13 +123,12 @@ func Load(opts Options) (*Loaded, error) {
 			}
 		}
 	}
-	var lines lineFinder
+	var doc *fileDoc
 	if file != "" {
-		if err := readFile(v, file); err != nil {
+		if doc, err = readFile(v, file); err != nil {
 			return nil, err
 		}
-		lines = newLineFinder(file)
-		if err := checkFileKeys(v, file, lines); err != nil {
+		if err := checkFileKeys(v, doc); err != nil {
 			return nil, err
 		}
 	}
@@ -148,15 +147,15 @@ func Load(opts Options) (*Loaded, error) {
 		l.sources[k.Name] = src
 		raw := v.Get(k.Name)
 		if src.Kind == FromFile && k.typ.Kind() == reflect.Map {
-			if m, ok := rawMapValue(file, k.Name); ok {
+			if m, ok := doc.mapValue(k.Name); ok {
 				raw = m
 			}
 		}
 		if err := decodeInto(k.field(&l.Config), raw); err != nil {
-			return nil, &Error{Where: where(src, k.Name, lines), Key: k.Name, Msg: err.Error()}
+			return nil, &Error{Where: where(src, k.Name, doc), Key: k.Name, Msg: err.Error()}
 		}
 	}
-	if err := l.validate(lines); err != nil {
+	if err := l.validate(doc); err != nil {
 		return nil, err
 	}
 	l.Warnings = unknownEnv()
@@ -164,10 +163,10 @@ func Load(opts Options) (*Loaded, error) {
 }
 
 // where renders a source for an error message, with the file line when known.
-func where(src Source, key string, lines lineFinder) string {
+func where(src Source, key string, doc *fileDoc) string {
 	switch src.Kind {
 	case FromFile:
-		return lines.at(src.Name, key)
+		return doc.at(key)
 	case FromFlag:
 		return "flag " + src.Name
 	case FromEnv:
@@ -176,40 +175,11 @@ func where(src Source, key string, lines lineFinder) string {
 	return "default"
 }
 
-func readFile(v *viper.Viper, file string) error {
-	switch ext := strings.ToLower(filepath.Ext(file)); ext {
-	case ".yaml", ".yml":
-		v.SetConfigType("yaml")
-	case ".toml":
-		v.SetConfigType("toml")
-	case ".json":
-		v.SetConfigType("json")
-	default:
-		return &Error{Where: file, Msg: fmt.Sprintf("unknown config format %q: use .yaml, .yml, .toml or .json", ext)}
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return &Error{Where: file, Msg: errors.Unwrap(err).Error()}
-	}
-	defer f.Close()
-	if err := v.ReadConfig(f); err != nil {
-		return &Error{Where: file, Msg: "cannot parse: " + parseMsg(err)}
-	}
-	return nil
-}
-
-// parseMsg strips viper's wrapping from a parser error.
-func parseMsg(err error) string {
-	s := err.Error()
-	s = strings.TrimPrefix(s, "While parsing config: ")
-	return s
-}
-
 // checkFileKeys refuses keys that are not settings (typo protection).
-func checkFileKeys(v *viper.Viper, file string, lines lineFinder) error {
+func checkFileKeys(v *viper.Viper, doc *fileDoc) error {
 	var unknown []string
 	for _, name := range v.AllKeys() {
-		if raw, found := rawValue(file, name); isSection(name) && found && raw == nil {
+		if raw, found := doc.value(name); isSection(name) && found && raw == nil {
 			continue // an empty section, as when all its keys are commented out
 		}
 		if !knownKey(name) {
@@ -220,7 +190,7 @@ func checkFileKeys(v *viper.Viper, file string, lines lineFinder) error {
 		return nil
 	}
 	sort.Slice(unknown, func(i, j int) bool {
-		return lines.line(unknown[i]) < lines.line(unknown[j])
+		return doc.lines.line(unknown[i]) < doc.lines.line(unknown[j])
 	})
 	name := unknown[0]
 	msg := "unknown key"
@@ -229,7 +199,7 @@ func checkFileKeys(v *viper.Viper, file string, lines lineFinder) error {
 	} else if section := strings.SplitN(name, ".", 2)[0]; isSection(section) && section == name {
 		msg = "expected a mapping of keys, such as " + sectionExample(section)
 	}
-	return &Error{Where: lines.at(file, name), Key: name, Msg: msg}
+	return &Error{Where: doc.at(name), Key: name, Msg: msg}
 }
 
 // knownKey accepts leaf keys and entries below map-valued keys.

@@ -6,7 +6,7 @@ import (
 )
 
 // validate checks ranges and enumerations once every value has its type.
-func (l *Loaded) validate(lines lineFinder) error {
+func (l *Loaded) validate(doc *fileDoc) error {
 	c := &l.Config
 	checks := []struct {
 		key string
@@ -37,7 +37,7 @@ func (l *Loaded) validate(lines lineFinder) error {
 		}
 		k, _ := lookupKey(ch.key)
 		return &Error{
-			Where: where(l.sources[ch.key], ch.key, lines),
+			Where: where(l.sources[ch.key], ch.key, doc),
 			Key:   ch.key,
 			Msg:   fmt.Sprintf("%s, got %s", ch.msg, display(k.Value(c))),
 		}
