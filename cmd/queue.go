@@ -73,6 +73,20 @@ func dialBroker(ctx context.Context, app *App) (*queue.AMQPBroker, error) {
 	return b, nil
 }
 
+// openQueues resolves queue.queue (or --queue) and dials the broker, as
+// inspect and purge both begin.
+func openQueues(ctx context.Context, app *App) ([]string, *queue.AMQPBroker, error) {
+	queues, err := queueNames(app.Config.Queue.Queue)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := dialBroker(ctx, app)
+	if err != nil {
+		return nil, nil, err
+	}
+	return queues, b, nil
+}
+
 // tlsConfig builds the amqps:// TLS settings from queue.tls.*.
 func tlsConfig(c config.QueueTLS) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in, documented as testing only
