@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -295,10 +296,8 @@ func signaturesOption(v any) []Signature {
 // ensureQueue declares a queue follow-up tasks go to, as Celery's producer
 // would, once per worker.
 func (w *Worker) ensureQueue(name string) error {
-	for _, q := range w.cfg.Queues {
-		if q == name {
-			return nil
-		}
+	if slices.Contains(w.cfg.Queues, name) {
+		return nil
 	}
 	if _, ok := w.declared.Load(name); ok {
 		return nil

@@ -123,10 +123,9 @@ type Worker struct {
 	mu      sync.Mutex
 	running map[*run]struct{}
 
-	ready     chan struct{} // closed once consuming
-	done      *recentSet    // doneKeys of tasks whose outcome is published and confirmed
-	declared  sync.Map      // queue names declared for callbacks
-	startedAt time.Time
+	ready    chan struct{} // closed once consuming
+	done     *recentSet    // doneKeys of tasks whose outcome is published and confirmed
+	declared sync.Map      // queue names declared for callbacks
 }
 
 // run is one task execution, abandoned (requeued) if shutdown times out.
@@ -156,7 +155,6 @@ func (w *Worker) Abort() { w.abortMu.Do(func() { close(w.abort) }) }
 // Run declares the queues, consumes until ctx is cancelled, then shuts down
 // gracefully (see Worker). It returns nil after a graceful shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	w.startedAt = time.Now()
 	for _, q := range w.cfg.Queues {
 		if err := w.b.Declare(ctx, QueueSpec{Name: q, Kind: TaskQueue}); err != nil {
 			return err
