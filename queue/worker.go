@@ -31,13 +31,6 @@ type WorkerConfig struct {
 	ShutdownTimeout time.Duration
 	// MaxMessageSize: larger bodies are dead-lettered unread (default 16 MiB).
 	MaxMessageSize int
-	// HoldETA: a task due within this is kept (unacked) until it is due;
-	// later ones go to the broker's delay queues (default 1s).
-	HoldETA time.Duration
-	// TransientResults publishes results with delivery_mode 1 as Celery
-	// does; by default they are persistent, so a result waiting in a durable
-	// reply queue survives a broker restart.
-	TransientResults bool
 	// Hostname names the worker in logs (default "dsys").
 	Hostname string
 	// Logger gets one info line per task and warnings (nil = discard).
@@ -65,9 +58,6 @@ func (c *WorkerConfig) defaults() {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 16 << 20
 	}
-	if c.HoldETA <= 0 {
-		c.HoldETA = time.Second
-	}
 	if c.Hostname == "" {
 		c.Hostname = "dsys"
 	}
@@ -75,6 +65,10 @@ func (c *WorkerConfig) defaults() {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 }
+
+// holdETA: a task due within this is kept (unacked) until it is due;
+// later ones go to the broker's delay queues.
+const holdETA = time.Second
 
 // publishTimeout bounds waiting for the broker to confirm a result.
 const publishTimeout = 30 * time.Second
@@ -385,7 +379,7 @@ func (w *Worker) process(d *Delivery) {
 // awaitETA holds a task due soon, or sends a later one to the broker's
 // delay queues. It reports whether the task should run now.
 func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
-	if wait > w.cfg.HoldETA {
+	if wait > holdETA {
 		ctx := w.pubCtx()
 		c, err := w.b.PublishAt(noWait, d.Queue, &d.Message, task.ETA)
 		if err == nil {
@@ -560,7 +554,9 @@ func (w *Worker) resultTo(task *Task, state State, raw []byte, exc *RemoteError)
 	} else {
 		m = resultMessage(task.ID, state, raw, nil)
 	}
-	m.Persistent = !w.cfg.TransientResults
+	// Persistent, unlike Celery's: a result waiting in the durable reply
+	// queue survives a broker restart.
+	m.Persistent = true
 	return outgoing{queue: task.ReplyTo, m: m}
 }
 
