@@ -117,11 +117,7 @@ func (w *Worker) finish(d *Delivery, def *TaskDef, task *Task, value any, runErr
 	}
 	exc := remoteError(runErr, def, task)
 	if errors.Is(runErr, ErrBadArgs) {
-		dead := d.Message
-		dead.Headers = cloneHeaders(d.Headers, 1)
-		dead.Headers[headerDeadReason] = exc.Error()
-		dead.Expiration = ""
-		out := []outgoing{w.resultTo(task, StateFailure, nil, exc), {queue: d.Queue + ".dead", m: &dead}}
+		out := []outgoing{w.resultTo(task, StateFailure, nil, exc), {queue: d.Queue + ".dead", m: deadCopy(d, exc.Error())}}
 		w.log.Error("queue: dead-lettering message", "id", task.ID, "queue", d.Queue, "reason", exc.Error())
 		w.publishAndSettle(d, task, out, true)
 		w.m.incDeadLettered(d.Queue, "bad_args")

@@ -497,13 +497,8 @@ func (w *Worker) redelivered(d *Delivery, id string) {
 func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
 	w.log.Error("queue: dead-lettering message", "id", id, "queue", d.Queue, "reason", reason)
 	w.m.incDeadLettered(d.Queue, kind)
-	cp := d.Message
-	cp.Headers = cloneHeaders(d.Headers, 2)
-	cp.Headers[headerDeadReason] = reason
-	cp.Expiration = ""
-	cp.Persistent = true
 	ctx := w.pubCtx()
-	c, err := w.b.Publish(noWait, d.Queue+".dead", &cp)
+	c, err := w.b.Publish(noWait, d.Queue+".dead", deadCopy(d, reason))
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -513,6 +508,17 @@ func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
 		return
 	}
 	w.settle(d, "", true)
+}
+
+// deadCopy is d's message as it goes to the dead-letter queue: the reason
+// in a header, persistent, never expiring.
+func deadCopy(d *Delivery, reason string) *Message {
+	cp := d.Message
+	cp.Headers = cloneHeaders(d.Headers, 1)
+	cp.Headers[headerDeadReason] = reason
+	cp.Expiration = ""
+	cp.Persistent = true
+	return &cp
 }
 
 func (w *Worker) notRegistered(d *Delivery, task *Task) {
