@@ -53,22 +53,38 @@ func queueNames(s string) ([]string, error) {
 // dialBroker connects to the configured broker.
 func dialBroker(ctx context.Context, app *App) (*queue.AMQPBroker, error) {
 	cfg := app.Config.Queue
+	uri, err := queue.NormalizeURL(cfg.Broker)
+	if err != nil {
+		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
+	}
 	opts := queue.AMQPOptions{Logger: app.Log, ConnectionName: "dsys"}
-	if strings.HasPrefix(strings.ToLower(cfg.Broker), "amqps") || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
+	// The normalized scheme: pyamqps:// is amqps:// too.
+	if strings.HasPrefix(uri, "amqps:") || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
 		tc, err := tlsConfig(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
 		opts.TLS = tc
 	}
-	if _, err := queue.NormalizeURL(cfg.Broker); err != nil {
-		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
-	}
-	b, err := queue.DialAMQP(ctx, cfg.Broker, opts)
+	b, err := queue.DialAMQP(ctx, uri, opts)
 	if err != nil {
 		return nil, queueError(err)
 	}
 	return b, nil
+}
+
+// openQueues resolves queue.queue (or --queue) and dials the broker, as
+// inspect and purge both begin.
+func openQueues(ctx context.Context, app *App) ([]string, *queue.AMQPBroker, error) {
+	queues, err := queueNames(app.Config.Queue.Queue)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := dialBroker(ctx, app)
+	if err != nil {
+		return nil, nil, err
+	}
+	return queues, b, nil
 }
 
 // tlsConfig builds the amqps:// TLS settings from queue.tls.*.

@@ -42,39 +42,15 @@ type inspectRow struct {
 }
 
 func runQueueInspect(ctx context.Context, app *App) error {
-	queues, err := queueNames(app.Config.Queue.Queue)
-	if err != nil {
-		return err
-	}
-	b, err := dialBroker(ctx, app)
+	queues, b, err := openQueues(ctx, app)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	rows := make([]inspectRow, 0, len(queues))
 	for _, q := range queues {
-		row := inspectRow{Queue: q}
-		info, err := b.Inspect(ctx, q)
-		switch {
-		case errors.Is(err, queue.ErrQueueNotFound):
-			rows = append(rows, row)
-			continue
-		case err != nil:
-			return queueError(err)
-		}
-		row.Exists, row.Ready, row.Consumers = true, info.Ready, info.Consumers
-		if info.Unacked >= 0 {
-			n := info.Unacked
-			row.Unacked = &n
-		}
-		delayed, err := b.InspectDelayed(ctx, q)
+		row, err := inspectQueue(ctx, b, q)
 		if err != nil {
-			return queueError(err)
-		}
-		row.Delayed = delayed.Ready
-		if dead, err := b.Inspect(ctx, q+".dead"); err == nil {
-			row.Dead = dead.Ready
-		} else if !errors.Is(err, queue.ErrQueueNotFound) {
 			return queueError(err)
 		}
 		rows = append(rows, row)
@@ -101,4 +77,35 @@ func runQueueInspect(ctx context.Context, app *App) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\n", r.Queue, r.Ready, unacked, r.Consumers, r.Delayed, r.Dead)
 	}
 	return tw.Flush()
+}
+
+// inspectQueue counts q, its delay queues and its dead-letter queue; a
+// missing q is a row that says so.
+func inspectQueue(ctx context.Context, b *queue.AMQPBroker, q string) (inspectRow, error) {
+	row := inspectRow{Queue: q}
+	info, err := b.Inspect(ctx, q)
+	if errors.Is(err, queue.ErrQueueNotFound) {
+		return row, nil
+	}
+	if err != nil {
+		return row, err
+	}
+	row.Exists, row.Ready, row.Consumers = true, info.Ready, info.Consumers
+	if info.Unacked >= 0 {
+		n := info.Unacked
+		row.Unacked = &n
+	}
+	delayed, err := b.InspectDelayed(ctx, q)
+	if err != nil {
+		return row, err
+	}
+	row.Delayed = delayed.Ready
+	dead, err := b.Inspect(ctx, q+".dead")
+	switch {
+	case err == nil:
+		row.Dead = dead.Ready
+	case !errors.Is(err, queue.ErrQueueNotFound):
+		return row, err
+	}
+	return row, nil
 }

@@ -3,10 +3,13 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dsys-dev/dsys/queue"
 )
 
 type queuePurgeOptions struct {
@@ -19,7 +22,9 @@ func newQueuePurgeCmd(app *App) *cobra.Command {
 		Use:   "purge",
 		Short: "Drop every ready message of a queue (asks first unless --yes)",
 		Long: `Drop the messages waiting in a queue (default: queue.queue). Messages being run
-by workers (unacked) are not touched. Asks for confirmation on stdin unless --yes.`,
+by workers (unacked) are not touched. Asks for confirmation on stdin unless --yes.
+Of several queues, those that exist are purged and the missing ones named; none
+existing is an error (exit 2).`,
 		Example: `  dsys queue purge --queue celery.dead --yes`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -34,23 +39,43 @@ by workers (unacked) are not touched. Asks for confirmation on stdin unless --ye
 }
 
 func runQueuePurge(ctx context.Context, app *App, opts *queuePurgeOptions) error {
-	queues, err := queueNames(app.Config.Queue.Queue)
-	if err != nil {
-		return err
-	}
-	b, err := dialBroker(ctx, app)
+	queues, b, err := openQueues(ctx, app)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	// Look first: purge the queues that exist and say which do not.
+	var found []queue.QueueInfo
+	var missing []string
 	for _, q := range queues {
 		info, err := b.Inspect(ctx, q)
-		if err != nil {
+		switch {
+		case errors.Is(err, queue.ErrQueueNotFound):
+			missing = append(missing, q)
+		case err != nil:
 			return queueError(err)
+		default:
+			found = append(found, info)
 		}
+	}
+	if len(found) == 0 {
+		return queueError(fmt.Errorf("%w: %s", queue.ErrQueueNotFound, strings.Join(missing, ", ")))
+	}
+	for _, q := range missing {
+		if app.JSON() {
+			if err := app.PrintJSON(map[string]any{"queue": q, "exists": false, "purged": 0}); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(app.IO.ErrOut, "no such queue %s: nothing to purge\n", q)
+	}
+	answers := bufio.NewReader(app.IO.In) // one reader: it buffers past the first answer
+	for _, info := range found {
+		q := info.Name
 		if !opts.Yes {
-			fmt.Fprintf(app.IO.ErrOut, "Purge %d ready messages from queue %q? [y/N] ", info.Ready, q)
-			line, _ := bufio.NewReader(app.IO.In).ReadString('\n')
+			fmt.Fprintf(app.IO.ErrOut, "Purge %d ready %s from queue %q? [y/N] ", info.Ready, plural(info.Ready, "message", "messages"), q)
+			line, _ := answers.ReadString('\n')
 			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 				return usageErrorf("purge of %s not confirmed (use --yes to skip the question)", q)
 			}
@@ -60,7 +85,7 @@ func runQueuePurge(ctx context.Context, app *App, opts *queuePurgeOptions) error
 			return queueError(err)
 		}
 		if app.JSON() {
-			if err := app.PrintJSON(map[string]any{"queue": q, "purged": n}); err != nil {
+			if err := app.PrintJSON(map[string]any{"queue": q, "exists": true, "purged": n}); err != nil {
 				return err
 			}
 			continue

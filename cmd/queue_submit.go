@@ -63,9 +63,6 @@ all results exits 3.`,
 			if err := opts.validate(); err != nil {
 				return err
 			}
-			if !c.Flags().Changed("queue") {
-				opts.Queue = ""
-			}
 			return runQueueSubmit(c.Context(), app, opts)
 		},
 	}
@@ -205,8 +202,7 @@ func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) err
 // stdin line's.
 func produce(ctx context.Context, app *App, opts *queueSubmitOptions, client *queue.Client, sent chan<- *submission) error {
 	send := func(i int, args []any) error {
-		t := &queue.Task{Name: opts.Task, Args: args, Kwargs: opts.kwargs, Priority: uint8(opts.Priority),
-			IgnoreResult: false}
+		t := &queue.Task{Name: opts.Task, Args: args, Kwargs: opts.kwargs, Priority: uint8(opts.Priority)}
 		switch {
 		case !opts.eta.IsZero():
 			t.ETA = opts.eta
@@ -291,7 +287,7 @@ func printInOrder(ctx context.Context, app *App, opts *queueSubmitOptions, sent 
 		}
 		res, err := s.ar.Wait(ctx)
 		if err != nil {
-			if fail := reportFailure(app, opts, s, res, err); fail != nil {
+			if fail := reportFailure(app, opts, s, err); fail != nil {
 				return fail
 			}
 			if failed++; failed == 1 {
@@ -374,18 +370,17 @@ func emitJSON(app *App, opts *queueSubmitOptions, s *submission, ar *queue.Async
 
 // reportFailure logs a failed task on stderr; it returns an error that
 // must stop everything (timeout, interruption, closed broker).
-func reportFailure(app *App, opts *queueSubmitOptions, s *submission, res *queue.Result, err error) error {
+func reportFailure(app *App, opts *queueSubmitOptions, s *submission, err error) error {
 	var re *queue.RemoteError
 	if !errors.As(err, &re) {
 		return queueError(err)
 	}
-	if opts.Stdin { // one task: the final error says it
+	if opts.Stdin { // a single task's error is the final error: not logged twice
 		app.Log.Error("task failed", "id", s.ar.ID, "task", s.ar.Name, "error", re.Error())
 	}
 	if re.Traceback != "" {
 		app.Log.Debug("remote traceback", "id", s.ar.ID, "traceback", re.Traceback)
 	}
-	_ = res
 	return nil
 }
 

@@ -282,6 +282,24 @@ func TestQueueInspectAndPurge(t *testing.T) {
 	}
 }
 
+// Purge of several queues purges those that exist, names the missing one,
+// and reads each confirmation from the same stdin.
+func TestQueuePurgeWhatExists(t *testing.T) {
+	broker, q := queueEnv(t)
+	for _, target := range []string{q, q + ".dead", q + ".dead"} {
+		if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", broker, "--queue", target, "add", "1", "1"); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	out, errOut, code := runDsys(t, "y\ny\n", "queue", "purge", "--broker", broker, "--queue", q+","+q+".missing,"+q+".dead")
+	if code != 0 || out != "purged 1 message from "+q+"\npurged 2 messages from "+q+".dead\n" {
+		t.Fatalf("purge: %q %q exit %d", out, errOut, code)
+	}
+	if !strings.Contains(errOut, "no such queue "+q+".missing: nothing to purge") || strings.Count(errOut, "[y/N]") != 2 {
+		t.Fatalf("purge did not name the missing queue or ask twice: %q", errOut)
+	}
+}
+
 // `dsys queue submit --wait tasks.add 4 4` served by a Python Celery worker.
 func TestQueueSubmitToCeleryWorker(t *testing.T) {
 	script, _ := filepath.Abs("../queue/testdata/celery_peer.py")

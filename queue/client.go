@@ -17,8 +17,6 @@ type ClientConfig struct {
 	// ResultExpires: the broker deletes the client's result queue after it
 	// has been unused this long (default 24h, as Celery's rpc backend).
 	ResultExpires time.Duration
-	// Origin names the producer in task headers (default "dsys").
-	Origin string
 	// Logger gets debug events (nil = discard).
 	Logger *slog.Logger
 	// Results, when set, also receives every task of this client as its
@@ -61,9 +59,6 @@ func NewClient(ctx context.Context, b Broker, cfg ClientConfig) (*Client, error)
 	}
 	if cfg.ResultExpires <= 0 {
 		cfg.ResultExpires = 24 * time.Hour
-	}
-	if cfg.Origin == "" {
-		cfg.Origin = "dsys"
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -144,7 +139,7 @@ func (c *Client) SendTo(ctx context.Context, queue string, t *Task) (*AsyncResul
 		t.ReplyTo = c.reply
 	}
 	if t.Origin == "" {
-		t.Origin = c.cfg.Origin
+		t.Origin = "dsys"
 	}
 	if err := c.declare(ctx, queue); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -116,11 +117,7 @@ func (w *Worker) finish(d *Delivery, def *TaskDef, task *Task, value any, runErr
 	}
 	exc := remoteError(runErr, def, task)
 	if errors.Is(runErr, ErrBadArgs) {
-		dead := d.Message
-		dead.Headers = cloneHeaders(d.Headers, 1)
-		dead.Headers[headerDeadReason] = exc.Error()
-		dead.Expiration = ""
-		out := []outgoing{w.resultTo(task, StateFailure, nil, exc), {queue: d.Queue + ".dead", m: &dead}}
+		out := []outgoing{w.resultTo(task, StateFailure, nil, exc), {queue: d.Queue + ".dead", m: deadCopy(d, exc.Error())}}
 		w.log.Error("queue: dead-lettering message", "id", task.ID, "queue", d.Queue, "reason", exc.Error())
 		w.publishAndSettle(d, task, out, true)
 		w.m.incDeadLettered(d.Queue, "bad_args")
@@ -295,10 +292,8 @@ func signaturesOption(v any) []Signature {
 // ensureQueue declares a queue follow-up tasks go to, as Celery's producer
 // would, once per worker.
 func (w *Worker) ensureQueue(name string) error {
-	for _, q := range w.cfg.Queues {
-		if q == name {
-			return nil
-		}
+	if slices.Contains(w.cfg.Queues, name) {
+		return nil
 	}
 	if _, ok := w.declared.Load(name); ok {
 		return nil

@@ -43,17 +43,18 @@ func NormalizeURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// redact hides a URL's password for messages and logs.
+// redact hides a URL's password for messages and logs, masked as "****"
+// as `dsys config show` masks it (config.RedactURL, which this library
+// cannot import).
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if _, ok := u.User.Password(); !ok {
+		return raw
 	}
-	return u.String()
+	u.User = url.UserPassword(u.User.Username(), "****")
+	// UserPassword escapes '*'; show the mask as typed.
+	return strings.Replace(u.String(), url.QueryEscape("****"), "****", 1)
 }
-
-// RedactURL returns raw with its password replaced, for logs.
-func RedactURL(raw string) string { return redact(raw) }

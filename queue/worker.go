@@ -31,13 +31,6 @@ type WorkerConfig struct {
 	ShutdownTimeout time.Duration
 	// MaxMessageSize: larger bodies are dead-lettered unread (default 16 MiB).
 	MaxMessageSize int
-	// HoldETA: a task due within this is kept (unacked) until it is due;
-	// later ones go to the broker's delay queues (default 1s).
-	HoldETA time.Duration
-	// TransientResults publishes results with delivery_mode 1 as Celery
-	// does; by default they are persistent, so a result waiting in a durable
-	// reply queue survives a broker restart.
-	TransientResults bool
 	// Hostname names the worker in logs (default "dsys").
 	Hostname string
 	// Logger gets one info line per task and warnings (nil = discard).
@@ -65,9 +58,6 @@ func (c *WorkerConfig) defaults() {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 16 << 20
 	}
-	if c.HoldETA <= 0 {
-		c.HoldETA = time.Second
-	}
 	if c.Hostname == "" {
 		c.Hostname = "dsys"
 	}
@@ -75,6 +65,10 @@ func (c *WorkerConfig) defaults() {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 }
+
+// holdETA: a task due within this is kept (unacked) until it is due;
+// later ones go to the broker's delay queues.
+const holdETA = time.Second
 
 // publishTimeout bounds waiting for the broker to confirm a result.
 const publishTimeout = 30 * time.Second
@@ -123,10 +117,9 @@ type Worker struct {
 	mu      sync.Mutex
 	running map[*run]struct{}
 
-	ready     chan struct{} // closed once consuming
-	done      *recentSet    // doneKeys of tasks whose outcome is published and confirmed
-	declared  sync.Map      // queue names declared for callbacks
-	startedAt time.Time
+	ready    chan struct{} // closed once consuming
+	done     *recentSet    // doneKeys of tasks whose outcome is published and confirmed
+	declared sync.Map      // queue names declared for callbacks
 }
 
 // run is one task execution, abandoned (requeued) if shutdown times out.
@@ -156,7 +149,6 @@ func (w *Worker) Abort() { w.abortMu.Do(func() { close(w.abort) }) }
 // Run declares the queues, consumes until ctx is cancelled, then shuts down
 // gracefully (see Worker). It returns nil after a graceful shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	w.startedAt = time.Now()
 	for _, q := range w.cfg.Queues {
 		if err := w.b.Declare(ctx, QueueSpec{Name: q, Kind: TaskQueue}); err != nil {
 			return err
@@ -387,7 +379,7 @@ func (w *Worker) process(d *Delivery) {
 // awaitETA holds a task due soon, or sends a later one to the broker's
 // delay queues. It reports whether the task should run now.
 func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
-	if wait > w.cfg.HoldETA {
+	if wait > holdETA {
 		ctx := w.pubCtx()
 		c, err := w.b.PublishAt(noWait, d.Queue, &d.Message, task.ETA)
 		if err == nil {
@@ -505,13 +497,8 @@ func (w *Worker) redelivered(d *Delivery, id string) {
 func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
 	w.log.Error("queue: dead-lettering message", "id", id, "queue", d.Queue, "reason", reason)
 	w.m.incDeadLettered(d.Queue, kind)
-	cp := d.Message
-	cp.Headers = cloneHeaders(d.Headers, 2)
-	cp.Headers[headerDeadReason] = reason
-	cp.Expiration = ""
-	cp.Persistent = true
 	ctx := w.pubCtx()
-	c, err := w.b.Publish(noWait, d.Queue+".dead", &cp)
+	c, err := w.b.Publish(noWait, d.Queue+".dead", deadCopy(d, reason))
 	if err == nil {
 		err = WaitConfirm(ctx, c)
 	}
@@ -521,6 +508,17 @@ func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
 		return
 	}
 	w.settle(d, "", true)
+}
+
+// deadCopy is d's message as it goes to the dead-letter queue: the reason
+// in a header, persistent, never expiring.
+func deadCopy(d *Delivery, reason string) *Message {
+	cp := d.Message
+	cp.Headers = cloneHeaders(d.Headers, 1)
+	cp.Headers[headerDeadReason] = reason
+	cp.Expiration = ""
+	cp.Persistent = true
+	return &cp
 }
 
 func (w *Worker) notRegistered(d *Delivery, task *Task) {
@@ -562,7 +560,9 @@ func (w *Worker) resultTo(task *Task, state State, raw []byte, exc *RemoteError)
 	} else {
 		m = resultMessage(task.ID, state, raw, nil)
 	}
-	m.Persistent = !w.cfg.TransientResults
+	// Persistent, unlike Celery's: a result waiting in the durable reply
+	// queue survives a broker restart.
+	m.Persistent = true
 	return outgoing{queue: task.ReplyTo, m: m}
 }
 

@@ -117,8 +117,7 @@ func TestCountdownRunsLater(t *testing.T) {
 // would kill the channel): it waits in a delay queue.
 func TestFarETANotHeldUnacked(t *testing.T) {
 	h := newHarness(t)
-	w, stop := h.startWorker(queue.WorkerConfig{})
-	_ = w
+	_, stop := h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
 	ar, err := c.Submit(h.ctx(), &queue.Task{Name: "add", Args: []any{n("1"), n("2")}, ETA: time.Now().Add(time.Hour)})
 	if err != nil {
