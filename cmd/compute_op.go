@@ -331,13 +331,14 @@ func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
 			return err
 		}
 	}
-	var buf bytes.Buffer
 	if app.JSON() {
 		return app.PrintJSON(computeJSON(res, opts, elapsed, workers))
 	}
-	if opts.out == "" {
-		writeComputeText(&buf, res)
+	if opts.out != "" {
+		return nil // the values went to the file
 	}
+	var buf bytes.Buffer
+	writeComputeText(&buf, res)
 	_, err = app.IO.Out.Write(buf.Bytes())
 	return err
 }
