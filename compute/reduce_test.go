@@ -237,12 +237,14 @@ func TestMeanExact1e8(t *testing.T) {
 	acc := newExactAcc()
 	buf := make([]float64, npBlock)
 	for k := range src.grid().NumChunks() {
-		_ = src.read(context.Background(), k, buf, func(a []float64) error {
+		if err := src.read(context.Background(), k, buf, func(a []float64) error {
 			for _, v := range a {
 				acc.add(v)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := acc.mean(1e8)
 	got := mustReduce(t, src, Options{Op: Mean}).Value()

@@ -110,8 +110,8 @@ func TestTextNaNAndInf(t *testing.T) {
 }
 
 // FuzzText checks the parallel text parser against a plain sequential one:
-// the same count and sum, or the same first malformed token at the same
-// line and column.
+// the same count, or the same first malformed token at the same line and
+// column.
 func FuzzText(f *testing.F) {
 	f.Add([]byte("1 2 3\n4.5e1\t-6\n"), 16)
 	f.Add([]byte("1\n2\n x"), 5)
