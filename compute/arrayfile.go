@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/dsys-dev/dsys/compute/npy"
@@ -447,8 +448,8 @@ func (s *chunkStream) chunk(ctx context.Context, k, nbytes int) ([]byte, func(),
 func trimPkg(err error) string {
 	s := err.Error()
 	for _, p := range []string{"npy: ", "compute: "} {
-		if len(s) > len(p) && s[:len(p)] == p {
-			return s[len(p):]
+		if t, ok := strings.CutPrefix(s, p); ok {
+			return t
 		}
 	}
 	return s
