@@ -97,18 +97,13 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 					return usageErrorf("--shape: %s", trimComputePrefix(err))
 				}
 			}
-			if c.Flags().Changed("chunks") || opts.input == "" {
+			switch {
+			case c.Flags().Changed("chunks"):
 				if opts.chunks, err = compute.ParseShape(chunks); err != nil {
 					return usageErrorf("--chunks: %s", trimComputePrefix(err))
 				}
-				if opts.input == "" && !c.Flags().Changed("chunks") {
-					for i := range opts.chunks {
-						if i < len(opts.shape) {
-							opts.chunks[i] = min(opts.chunks[i], max(opts.shape[i], 1))
-						}
-					}
-					opts.chunks = defaultChunks(opts.shape)
-				}
+			case opts.input == "":
+				opts.chunks = defaultChunks(opts.shape)
 			}
 			if c.Flags().Changed("axis") {
 				opts.axis = []int{axis}
@@ -145,7 +140,7 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 				return usageErrorf("--format: want npy, csv, tsv, raw or text, got %q", opts.format)
 			}
 			if opts.input != "" {
-				for _, f := range []string{"seed", "dist", "rng", "dask-compat"} {
+				for _, f := range randomOnlyFlags {
 					if c.Flags().Changed(f) {
 						return usageErrorf("--%s applies to the random array, not to an input file", f)
 					}
@@ -177,10 +172,13 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 	return c
 }
 
+// randomOnlyFlags only make sense for the random array.
+var randomOnlyFlags = []string{"seed", "dist", "rng", "dask-compat"}
+
 // randomFlagSet reports whether a flag that only makes sense for the random
 // array was given: then a piped stdin is not read.
 func randomFlagSet(c *cobra.Command) bool {
-	for _, f := range []string{"seed", "dist", "rng", "dask-compat"} {
+	for _, f := range randomOnlyFlags {
 		if c.Flags().Changed(f) {
 			return true
 		}
@@ -333,13 +331,14 @@ func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
 			return err
 		}
 	}
-	var buf bytes.Buffer
 	if app.JSON() {
 		return app.PrintJSON(computeJSON(res, opts, elapsed, workers))
 	}
-	if opts.out == "" {
-		writeComputeText(&buf, res)
+	if opts.out != "" {
+		return nil // the values went to the file
 	}
+	var buf bytes.Buffer
+	writeComputeText(&buf, res)
 	_, err = app.IO.Out.Write(buf.Bytes())
 	return err
 }

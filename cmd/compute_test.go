@@ -202,8 +202,9 @@ func TestComputeSIGINTStopsPromptly(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	lines := make(chan string, 100)
-	go func() {
+	drained := make(chan struct{})
+	go func() { // reads stderr to its end, so the job never blocks on it
+		defer close(drained)
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {
@@ -211,12 +212,7 @@ func TestComputeSIGINTStopsPromptly(t *testing.T) {
 				once = true
 				close(started)
 			}
-			select {
-			case lines <- sc.Text():
-			default:
-			}
 		}
-		close(lines)
 	}()
 	select {
 	case <-started:
@@ -226,6 +222,14 @@ func TestComputeSIGINTStopsPromptly(t *testing.T) {
 	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
+	select { // EOF on stderr: the process has exited (Wait must not run before the reads end)
+	case <-drained:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-drained
+		cmd.Wait()
+		t.Fatal("still running 20s after SIGINT")
+	}
 	err = cmd.Wait()
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v to stop after SIGINT", d)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/dsys-dev/dsys/compute/npy"
@@ -52,7 +53,7 @@ func (o FileOptions) chunkElems() int {
 	return DefaultChunkElems
 }
 
-// OpenNPY opens a .npy file. name labels errors (use the path).
+// OpenNPY opens a .npy file; errors name it by path.
 func OpenNPY(path string, o FileOptions) (*ArrayFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -167,7 +168,7 @@ func newArrayFile(f *os.File, name string, t npy.DType, shape []int, fortran boo
 		}
 		return a, nil
 	}
-	if !isContiguousGrid(g) {
+	if !isContiguous(g.Shape, g.Chunks) {
 		return nil, inputErr("%s: chunks %s do not follow the stream's order: a pipe needs contiguous chunks (leave --chunks unset)", name, FormatShape(o.Chunks))
 	}
 	a.stream = &chunkStream{r: f, name: name, need: need}
@@ -269,21 +270,6 @@ func reverse(s []int) {
 	}
 }
 
-// isContiguousGrid reports whether every chunk is one contiguous range in
-// C order and chunks follow each other in file order.
-func isContiguousGrid(g Grid) bool {
-	j := 0 // first axis not chunked as 1
-	for j < len(g.Chunks) && g.Chunks[j] == 1 {
-		j++
-	}
-	for i := j + 1; i < len(g.Chunks); i++ {
-		if g.Chunks[i] != g.Shape[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]float64) error) error {
 	start, size := a.g.Region(k)
 	n := prod(size)
@@ -299,7 +285,7 @@ func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]fl
 		defer release()
 		return a.pieces(b, n, buf, fn)
 	}
-	if isContiguousRegion(a.g.Shape, start, size) {
+	if isContiguous(a.g.Shape, size) {
 		off := ravel(start, a.g.Shape) * isz
 		err := a.pieces(a.data[off:off+n*isz], n, buf, fn)
 		a.release(off, n*isz)
@@ -375,8 +361,13 @@ func (a *ArrayFile) pieces(b []byte, n int, buf []float64, fn func([]float64) er
 	return nil
 }
 
-func isContiguousRegion(shape, start, size []int) bool {
-	j := 0
+// isContiguous reports whether a block of size (a chunk's extent, or the
+// chunk shape of a whole grid) is one contiguous range of a C-order array
+// of shape: single indices, then a run along one axis, then whole axes.
+// For a grid's chunk shape it also means chunks follow each other in file
+// order.
+func isContiguous(shape, size []int) bool {
+	j := 0 // first axis of size other than 1
 	for j < len(size) && size[j] == 1 {
 		j++
 	}
@@ -453,18 +444,12 @@ func (s *chunkStream) chunk(ctx context.Context, k, nbytes int) ([]byte, func(),
 	return b, func() { s.pool.Put(bp) }, nil
 }
 
-// inputErrWrap is inputErr for an error that callers may still want to
-// inspect with errors.Is (os.ErrNotExist, npy.ErrFormat).
-func inputErrWrap(err error, format string, args ...any) error {
-	return &inputError{msg: fmt.Sprintf(format, args...), err: err}
-}
-
 // trimPkg drops a "pkg: " prefix from a lower layer's error message.
 func trimPkg(err error) string {
 	s := err.Error()
 	for _, p := range []string{"npy: ", "compute: "} {
-		if len(s) > len(p) && s[:len(p)] == p {
-			return s[len(p):]
+		if t, ok := strings.CutPrefix(s, p); ok {
+			return t
 		}
 	}
 	return s

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -85,11 +84,6 @@ func TestNPYMatchesNumPy(t *testing.T) {
 					t.Fatalf("shape %v, numpy %v", f.Shape(), c.Shape)
 				}
 				for key, want := range c.Results {
-					var opName, axis string
-					var skip int
-					if _, err := fmt.Sscanf(key, "%s", &opName); err != nil {
-						t.Fatal(err)
-					}
 					if op, ok := map[string]Op{"isum": Sum, "imin": Min, "imax": Max}[key]; ok {
 						r := mustReduce(t, f, Options{Op: op})
 						if got := FormatValue(r.Value(), r.IsInteger(op)); got != want[0] {
@@ -97,14 +91,18 @@ func TestNPYMatchesNumPy(t *testing.T) {
 						}
 						continue
 					}
-					parts := splitKey(key)
-					opName, axis, skip = parts[0], parts[1], atoi(parts[2])
-					o := Options{Op: ops[opName], SkipNaN: skip == 1, Workers: 3}
+					// "op|axis|skip": see testdata/numpy_cases.py.
+					opName, axis, skip := splitKey(t, key)
+					o := Options{Op: ops[opName], SkipNaN: skip, Workers: 3}
 					if opName == "var1" {
 						o.DDOF = 1
 					}
 					if axis != "None" {
-						o.Axis = []int{atoi(axis)}
+						a, err := strconv.Atoi(axis)
+						if err != nil {
+							t.Fatalf("%s: bad axis: %v", key, err)
+						}
+						o.Axis = []int{a}
 					}
 					r, err := Reduce(context.Background(), f, o)
 					if err != nil {
@@ -127,21 +125,14 @@ func TestNPYMatchesNumPy(t *testing.T) {
 	}
 }
 
-func splitKey(k string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(k); i++ {
-		if k[i] == '|' {
-			out = append(out, k[start:i])
-			start = i + 1
-		}
+// splitKey reads a result key of numpy_cases.py: "op|axis|skip".
+func splitKey(t testing.TB, key string) (op, axis string, skip bool) {
+	t.Helper()
+	parts := strings.Split(key, "|")
+	if len(parts) != 3 || (parts[2] != "0" && parts[2] != "1") {
+		t.Fatalf("result key %q: want op|axis|skip", key)
 	}
-	return append(out, k[start:])
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
+	return parts[0], parts[1], parts[2] == "1"
 }
 
 func writeFile(t testing.TB, name string, b []byte) string {

@@ -50,9 +50,10 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 		}
 	}
 	if len(first) == 0 {
-		return c.empty(o)
+		return c.empty()
 	}
-	fields := splitFields(trimEOL(first), delim)
+	head := trimEOL(first)
+	fields := splitFields(head, delim)
 	second, err := br.Peek(br.Buffered())
 	if err != nil {
 		return nil, fmt.Errorf("compute: reading %s: %w", c.Name, err)
@@ -60,12 +61,12 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 	if i := bytes.IndexByte(second, '\n'); i >= 0 {
 		second = second[:i+1]
 	}
-	header := isHeader(trimEOL(first), trimEOL(second), fields, delim)
+	header := isHeader(head, trimEOL(second), fields, delim)
 	names := make([]string, len(fields))
 	dataLine := first
 	if header {
 		for i, f := range fields {
-			names[i] = string(fieldText(trimEOL(first), f))
+			names[i] = string(fieldText(head, f))
 		}
 		line0++
 		if dataLine, err = readLine(br); err != nil {
@@ -96,12 +97,13 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 		}
 		cols = []int{j}
 	} else {
-		df := splitFields(trimEOL(dataLine), delim)
+		row := trimEOL(dataLine)
+		df := splitFields(row, delim)
 		for i := range names {
 			if i >= len(df) {
 				break
 			}
-			v := fieldText(trimEOL(dataLine), df[i])
+			v := fieldText(row, df[i])
 			if _, ok := parseNumber(v); ok || len(v) == 0 {
 				cols = append(cols, i)
 			}
@@ -172,9 +174,9 @@ func isHeader(first, second []byte, fields []field, delim byte) bool {
 	return false
 }
 
-func (c *CSV) empty(o *Options) (*Result, error) {
-	r := &Result{Shape: []int{}, Input: Grid{Shape: []int{0}, Chunks: []int{}}, Partials: []Partial{{}}}
-	return r, nil
+// empty is the result of an input with no lines: no values.
+func (c *CSV) empty() (*Result, error) {
+	return &Result{Shape: []int{}, Input: Grid{Shape: []int{0}, Chunks: []int{}}, Partials: []Partial{{}}}, nil
 }
 
 func joinNames(names []string) string {

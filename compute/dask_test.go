@@ -62,14 +62,16 @@ func TestDaskCompatDigits(t *testing.T) {
 		// Chunk 0's first row starts the array.
 		buf := make([]float64, npBlock)
 		var got []string
-		_ = src.read(t.Context(), 0, buf, func(a []float64) error {
+		if err := src.read(t.Context(), 0, buf, func(a []float64) error {
 			if got == nil {
 				for _, v := range a[:min(len(a), 5, c.Chunks[len(c.Chunks)-1])] {
 					got = append(got, FormatFloat(v))
 				}
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("case %d: reading chunk 0: %v", i, err)
+		}
 		if n := len(got); strings.Join(got, " ") != strings.Join(want.First[:n], " ") {
 			t.Errorf("case %d: first values %v, dask %v", i, got, want.First[:n])
 		}

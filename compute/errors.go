@@ -25,3 +25,9 @@ func (e *inputError) Unwrap() error        { return e.err }
 func inputErr(format string, args ...any) error {
 	return &inputError{msg: fmt.Sprintf(format, args...)}
 }
+
+// inputErrWrap is inputErr for an error that callers may still want to
+// inspect with errors.Is (os.ErrNotExist, npy.ErrFormat).
+func inputErrWrap(err error, format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...), err: err}
+}

@@ -113,17 +113,6 @@ func (g Grid) Region(k int) (start, size []int) {
 	return start, size
 }
 
-// BlockIndex is the block coordinate of chunk k.
-func (g Grid) BlockIndex(k int) []int {
-	nb := g.NumBlocks()
-	idx := make([]int, len(nb))
-	for i := len(nb) - 1; i >= 0; i-- {
-		idx[i] = k % nb[i]
-		k /= nb[i]
-	}
-	return idx
-}
-
 // FormatShape writes a shape the way the CLI reads it: 10000,10000.
 func FormatShape(s []int) string {
 	parts := make([]string, len(s))

@@ -24,9 +24,8 @@ func reduceBlock(a []float64, nd needs, scratch []float64) Partial {
 		p.HasMM = true
 	}
 	if !nd.sum && !nd.m2 {
-		// No sum to reveal NaN or ±Inf: probe for them. (Builtin min and
-		// max propagate NaN, so for min/max-only ops the extremes would
-		// show it too, but the probe also catches ±Inf for the slow path.)
+		// No sum to reveal NaN or ±Inf: probe for them (minMax's
+		// comparisons skip NaN, so the extremes do not show it).
 		probe = nanProbe(a)
 	}
 	if probe != 0 || math.IsNaN(probe) {

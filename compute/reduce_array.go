@@ -15,9 +15,6 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if len(g.Shape) == 0 && ax >= 0 {
-		return nil, inputErr("axis %d is out of range for a scalar", o.Axis[0])
-	}
 	nd := o.Op.needs()
 	compat := o.DaskCompat && (o.Op == Mean || o.Op == Sum)
 	n := g.NumChunks()
@@ -68,7 +65,7 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 		return r, nil
 	}
 	r.Shape = append(append([]int(nil), g.Shape[:ax]...), g.Shape[ax+1:]...)
-	r.Partials = scatterAxis(cells, nb, g, ax)
+	r.Partials = scatterAxis(cells, nb, g, ax, r.Shape)
 	return r, nil
 }
 
@@ -259,9 +256,8 @@ func reduceStrided(dst []Partial, slab []float64, L, inner int, nd needs, keepNa
 }
 
 // scatterAxis places the per-block vectors left after the tree (one block
-// along ax) into the result array, C order over the shape without ax.
-func scatterAxis(cells [][]Partial, nb []int, g Grid, ax int) []Partial {
-	rshape := append(append([]int(nil), g.Shape[:ax]...), g.Shape[ax+1:]...)
+// along ax) into the result array of rshape (g's shape without ax), C order.
+func scatterAxis(cells [][]Partial, nb []int, g Grid, ax int, rshape []int) []Partial {
 	out := make([]Partial, prod(rshape))
 	bidx := make([]int, len(nb))
 	for c, vec := range cells {

@@ -237,12 +237,14 @@ func TestMeanExact1e8(t *testing.T) {
 	acc := newExactAcc()
 	buf := make([]float64, npBlock)
 	for k := range src.grid().NumChunks() {
-		_ = src.read(context.Background(), k, buf, func(a []float64) error {
+		if err := src.read(context.Background(), k, buf, func(a []float64) error {
 			for _, v := range a {
 				acc.add(v)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := acc.mean(1e8)
 	got := mustReduce(t, src, Options{Op: Mean}).Value()
@@ -290,11 +292,16 @@ func TestShapeOverflowRefused(t *testing.T) {
 	}
 }
 
+// TestCancelStopsPromptly cancels a 65536-chunk job after two chunks: it
+// ends with context.Canceled, and no worker starts reducing another chunk
+// (at most one chunk per other worker, finished before the cancel, is
+// still reported).
 func TestCancelStopsPromptly(t *testing.T) {
 	src, _ := NewRandom([]int{1 << 40}, []int{1 << 24}, 0, Uniform, FastRNG)
 	ctx, cancel := context.WithCancel(context.Background())
+	const workers = 4
 	calls := 0
-	_, err := Reduce(ctx, src, Options{Op: Mean, Progress: func(done, total int) {
+	_, err := Reduce(ctx, src, Options{Op: Mean, Workers: workers, Progress: func(done, total int) {
 		calls++
 		if calls == 2 {
 			cancel()
@@ -302,6 +309,9 @@ func TestCancelStopsPromptly(t *testing.T) {
 	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if calls > 2+workers-1 {
+		t.Fatalf("%d chunks reported after cancelling at the 2nd, want at most %d more", calls-2, workers-1)
 	}
 }
 

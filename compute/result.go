@@ -22,12 +22,17 @@ type Result struct {
 	skipNaN bool
 }
 
+// valueOp is the op Values and Value report: Op, or Mean for Stats.
+func (r *Result) valueOp() Op {
+	if r.Op == Stats {
+		return Mean
+	}
+	return r.Op
+}
+
 // Values is Op's value for each result element (for Stats: the mean).
 func (r *Result) Values() []float64 {
-	op := r.Op
-	if op == Stats {
-		op = Mean
-	}
+	op := r.valueOp()
 	v := make([]float64, len(r.Partials))
 	for i := range r.Partials {
 		v[i] = r.Partials[i].Value(op, r.ddof, r.skipNaN)
@@ -40,11 +45,7 @@ func (r *Result) Value() float64 {
 	if len(r.Partials) == 0 {
 		return math.NaN()
 	}
-	op := r.Op
-	if op == Stats {
-		op = Mean
-	}
-	return r.Partials[0].Value(op, r.ddof, r.skipNaN)
+	return r.Partials[0].Value(r.valueOp(), r.ddof, r.skipNaN)
 }
 
 // Summary is what Stats reports for one result element.

@@ -23,14 +23,14 @@ type arraySource interface {
 
 // Reduce computes o.Op over src.
 func Reduce(ctx context.Context, src Source, o Options) (*Result, error) {
+	if o.DDOF < 0 {
+		return nil, inputErr("ddof %d is negative", o.DDOF)
+	}
 	r, err := src.reduce(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
 	r.Op, r.ddof, r.skipNaN = o.Op, o.DDOF, o.SkipNaN
-	if o.DDOF < 0 {
-		return nil, inputErr("ddof %d is negative", o.DDOF)
-	}
 	if o.Op.emptyIsError() {
 		var n int64
 		for i := range r.Partials {

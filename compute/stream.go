@@ -229,14 +229,10 @@ func parseBlock(b textBlock, sc streamConfig, w *workerState) (res blockResult) 
 	return res
 }
 
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
-}
-
 // lastSpaceCut cuts after the last whitespace byte.
 func lastSpaceCut(b []byte) int {
 	for i := len(b) - 1; i >= 0; i-- {
-		if isSpace(b[i]) {
+		if spaceTab[b[i]] {
 			return i + 1
 		}
 	}

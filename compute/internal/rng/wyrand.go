@@ -8,13 +8,23 @@ import "math/bits"
 // The zero value is a valid generator seeded with 0.
 type Wy struct{ s uint64 }
 
+// wyrand's constants: the state increment, and the mask the state is
+// multiplied with.
+const (
+	wyInc = 0xa0761d6478bd642f
+	wyMix = 0xe7037ed1a0b428db
+)
+
+// The increments of 2, 3 and 4 steps, for the four-way unrolled loops.
+const wyInc2, wyInc3, wyInc4 = (2 * wyInc) % (1 << 64), (3 * wyInc) % (1 << 64), (4 * wyInc) % (1 << 64)
+
 // NewWy returns a generator seeded with seed.
 func NewWy(seed uint64) Wy { return Wy{s: seed} }
 
 // Uint64 returns the next 64 random bits.
 func (w *Wy) Uint64() uint64 {
-	w.s += 0xa0761d6478bd642f
-	hi, lo := bits.Mul64(w.s, w.s^0xe7037ed1a0b428db)
+	w.s += wyInc
+	hi, lo := bits.Mul64(w.s, w.s^wyMix)
 	return hi ^ lo
 }
 
@@ -27,15 +37,13 @@ func (w *Wy) Float64() float64 {
 // as successive Float64 calls, four at a time (the outputs only depend on
 // the state through s+k·increment, so they pipeline).
 func (w *Wy) FillUniform(dst []float64) {
-	const inc, mix = 0xa0761d6478bd642f, 0xe7037ed1a0b428db
-	const inc2, inc3, inc4 = (2 * inc) % (1 << 64), (3 * inc) % (1 << 64), (4 * inc) % (1 << 64)
 	s := w.s
 	for len(dst) >= 4 {
-		s0, s1, s2, s3 := s+inc, s+inc2, s+inc3, s+inc4
-		h0, l0 := bits.Mul64(s0, s0^mix)
-		h1, l1 := bits.Mul64(s1, s1^mix)
-		h2, l2 := bits.Mul64(s2, s2^mix)
-		h3, l3 := bits.Mul64(s3, s3^mix)
+		s0, s1, s2, s3 := s+wyInc, s+wyInc2, s+wyInc3, s+wyInc4
+		h0, l0 := bits.Mul64(s0, s0^wyMix)
+		h1, l1 := bits.Mul64(s1, s1^wyMix)
+		h2, l2 := bits.Mul64(s2, s2^wyMix)
+		h3, l3 := bits.Mul64(s3, s3^wyMix)
 		dst[0] = float64(int64((h0^l0)>>11)) * 0x1p-53
 		dst[1] = float64(int64((h1^l1)>>11)) * 0x1p-53
 		dst[2] = float64(int64((h2^l2)>>11)) * 0x1p-53
@@ -44,8 +52,8 @@ func (w *Wy) FillUniform(dst []float64) {
 		dst = dst[4:]
 	}
 	for i := range dst {
-		s += inc
-		hi, lo := bits.Mul64(s, s^mix)
+		s += wyInc
+		hi, lo := bits.Mul64(s, s^wyMix)
 		dst[i] = float64(int64((hi^lo)>>11)) * 0x1p-53
 	}
 	w.s = s
@@ -66,8 +74,6 @@ func Mix64(z uint64) uint64 {
 // (value = integer × 2^-53) as a 128-bit number hi·2^64 + lo. A mean or a
 // sum of uniform values then needs no float additions at all, and is exact.
 func (w *Wy) SumUniform53(n int) (hi, lo uint64) {
-	const inc, mix = 0xa0761d6478bd642f, 0xe7037ed1a0b428db
-	const inc2, inc3, inc4 = (2 * inc) % (1 << 64), (3 * inc) % (1 << 64), (4 * inc) % (1 << 64)
 	s := w.s
 	for n > 0 {
 		// Up to 2^10 values of < 2^53 per accumulator cannot overflow 2^64.
@@ -75,11 +81,11 @@ func (w *Wy) SumUniform53(n int) (hi, lo uint64) {
 		n -= m
 		var a0, a1, a2, a3 uint64
 		for ; m >= 4; m -= 4 {
-			s0, s1, s2, s3 := s+inc, s+inc2, s+inc3, s+inc4
-			h0, l0 := bits.Mul64(s0, s0^mix)
-			h1, l1 := bits.Mul64(s1, s1^mix)
-			h2, l2 := bits.Mul64(s2, s2^mix)
-			h3, l3 := bits.Mul64(s3, s3^mix)
+			s0, s1, s2, s3 := s+wyInc, s+wyInc2, s+wyInc3, s+wyInc4
+			h0, l0 := bits.Mul64(s0, s0^wyMix)
+			h1, l1 := bits.Mul64(s1, s1^wyMix)
+			h2, l2 := bits.Mul64(s2, s2^wyMix)
+			h3, l3 := bits.Mul64(s3, s3^wyMix)
 			a0 += (h0 ^ l0) >> 11
 			a1 += (h1 ^ l1) >> 11
 			a2 += (h2 ^ l2) >> 11
@@ -87,8 +93,8 @@ func (w *Wy) SumUniform53(n int) (hi, lo uint64) {
 			s = s3
 		}
 		for ; m > 0; m-- {
-			s += inc
-			h, l := bits.Mul64(s, s^mix)
+			s += wyInc
+			h, l := bits.Mul64(s, s^wyMix)
 			a0 += (h ^ l) >> 11
 		}
 		var c uint64

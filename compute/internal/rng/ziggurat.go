@@ -82,11 +82,10 @@ func (w *Wy) normalSlow(i uint64, x float64) (float64, bool) {
 // successive Normal calls, with the common case (about 99% of draws)
 // inlined.
 func (w *Wy) FillNormal(dst []float64) {
-	const inc, mix = 0xa0761d6478bd642f, 0xe7037ed1a0b428db
 	s := w.s
 	for i := 0; i < len(dst); {
-		s += inc
-		h, l := bits.Mul64(s, s^mix)
+		s += wyInc
+		h, l := bits.Mul64(s, s^wyMix)
 		u := h ^ l
 		k := u & 0xff
 		j := u >> 11
