@@ -372,3 +372,38 @@ func TestCompletionOfOutputValues(t *testing.T) {
 		t.Errorf("with a broken config: %q", out)
 	}
 }
+
+// TestREADMEExitCodes: the README's exit-code table lists the codes dsys
+// --help documents, no more and no fewer.
+func TestREADMEExitCodes(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(data), "**Exit codes**:")
+	if !ok {
+		t.Fatal("README has no **Exit codes**: table")
+	}
+	var readme []string
+	for _, l := range strings.Split(table, "\n")[1:] {
+		l = strings.TrimSpace(l)
+		if l == "" && len(readme) > 0 {
+			break
+		}
+		if f := strings.Split(l, "|"); len(f) > 2 && strings.TrimSpace(f[1]) != "code" && !strings.HasPrefix(strings.TrimSpace(f[1]), "---") {
+			readme = append(readme, strings.TrimSpace(f[1]))
+		}
+	}
+	var help []string
+	for _, l := range strings.Split(exitCodesHelp, "\n")[1:] {
+		help = append(help, strings.Fields(l)[0])
+	}
+	if strings.Join(readme, " ") != strings.Join(help, " ") {
+		t.Errorf("README lists exit codes %q, dsys --help %q", readme, help)
+	}
+	for _, want := range []string{"SIGTERM", "141 | stdout was closed"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("README's exit codes do not mention %q", want)
+		}
+	}
+}
