@@ -197,8 +197,14 @@ func runGroup(c *cobra.Command, args []string) error {
 	return usageErrorf("unknown command %q for %q (see '%s --help')", args[0], c.CommandPath(), c.CommandPath())
 }
 
-// flagError rewrites pflag's errors: an unknown flag gets a suggestion.
+// flagError rewrites pflag's errors: an unknown flag gets a suggestion, a
+// bad value says what was expected (not strconv's words).
 func flagError(c *cobra.Command, err error) error {
+	var ive *pflag.InvalidValueError
+	if errors.As(err, &ive) {
+		f := ive.GetFlag()
+		return fmt.Errorf("--%s: expected %s, got %q", f.Name, flagValueWant(f.Value.Type(), ive.Unwrap()), ive.GetValue())
+	}
 	var ne *pflag.NotExistError
 	if !errors.As(err, &ne) || ne.GetSpecifiedShortnames() != "" {
 		return err
@@ -214,6 +220,21 @@ func flagError(c *cobra.Command, err error) error {
 		return fmt.Errorf("unknown flag --%s (did you mean --%s?)", name, s)
 	}
 	return fmt.Errorf("unknown flag --%s (see '%s --help')", name, c.CommandPath())
+}
+
+// flagValueWant says what a flag of pflag type typ takes.
+func flagValueWant(typ string, parseErr error) string {
+	switch {
+	case typ == "duration":
+		return "a duration such as 5s, 1m30s or 250ms"
+	case typ == "bool":
+		return "true or false"
+	case strings.HasPrefix(typ, "int") || strings.HasPrefix(typ, "uint"):
+		return "an integer"
+	case strings.HasPrefix(typ, "float"):
+		return "a number"
+	}
+	return fmt.Sprintf("a %s (%v)", typ, parseErr)
 }
 
 // orList renders up to three names as "a", "a or b", "a, b or c".

@@ -220,7 +220,8 @@ func TestHelpShowsJSONErrorObject(t *testing.T) {
 }
 
 // TestTypoSuggestions: an unknown command or flag, at any depth, names the
-// nearest one in one clean line.
+// nearest one in one clean line; a bad flag value says what was expected,
+// not strconv's or time's words.
 func TestTypoSuggestions(t *testing.T) {
 	isolateConfig(t)
 	cases := []struct {
@@ -236,6 +237,9 @@ func TestTypoSuggestions(t *testing.T) {
 		{[]string{"--outptu", "json", "version"}, `dsys: unknown flag --outptu (did you mean --output?)`},
 		{[]string{"queue", "frobnicate"}, `dsys: unknown command "frobnicate" for "dsys queue" (see 'dsys queue --help')`},
 		{[]string{"zmq", "pull", "--frobnicate"}, `dsys: unknown flag --frobnicate (see 'dsys zmq pull --help')`},
+		{[]string{"zmq", "pull", "--count", "many"}, `dsys: --count: expected an integer, got "many"`},
+		{[]string{"zmq", "pull", "--timeout", "5"}, `dsys: --timeout: expected a duration such as 5s, 1m30s or 250ms, got "5"`},
+		{[]string{"queue", "submit", "--wait=maybe", "add"}, `dsys: --wait: expected true or false, got "maybe"`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
