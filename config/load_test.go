@@ -455,30 +455,22 @@ func TestTemplateCommentsEveryKey(t *testing.T) {
 		}
 	}
 
-	writeFile(t, "dsys.yaml", commented)
-	l, err := Load(Options{})
-	if err != nil {
-		t.Fatalf("template does not load: %v", err)
-	}
-	if !reflect.DeepEqual(l.Config, Default()) {
-		t.Errorf("template config differs from defaults:\n%+v\n%+v", l.Config, Default())
-	}
-	for _, k := range Keys() {
-		if s := l.Source(k.Name).String(); s != "default" {
-			t.Errorf("with the template, %s comes from %q, want default", k.Name, s)
+	for _, c := range []struct{ name, content, source string }{
+		{"the template", commented, "default"},
+		{"the uncommented template", plain, "dsys.yaml"},
+	} {
+		writeFile(t, "dsys.yaml", c.content)
+		l, err := Load(Options{})
+		if err != nil {
+			t.Fatalf("%s does not load: %v", c.name, err)
 		}
-	}
-
-	writeFile(t, "dsys.yaml", plain)
-	if l, err = Load(Options{}); err != nil {
-		t.Fatalf("the uncommented template does not load: %v", err)
-	}
-	if !reflect.DeepEqual(l.Config, Default()) {
-		t.Errorf("uncommented template differs from defaults:\n%+v\n%+v", l.Config, Default())
-	}
-	for _, k := range Keys() {
-		if s := l.Source(k.Name).String(); s != "dsys.yaml" {
-			t.Errorf("uncommented, %s comes from %q, want dsys.yaml", k.Name, s)
+		if !reflect.DeepEqual(l.Config, Default()) {
+			t.Errorf("%s differs from the defaults:\n%+v\n%+v", c.name, l.Config, Default())
+		}
+		for _, k := range Keys() {
+			if s := l.Source(k.Name).String(); s != c.source {
+				t.Errorf("with %s, %s comes from %q, want %s", c.name, k.Name, s, c.source)
+			}
 		}
 	}
 }
