@@ -182,6 +182,12 @@ func decodeInto(dst reflect.Value, raw any) error {
 			return err
 		}
 		dst.SetInt(n)
+	case t.Kind() == reflect.Float64:
+		f, err := toFloat(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetFloat(f)
 	case t.Kind() == reflect.Bool:
 		b, err := toBool(raw)
 		if err != nil {
@@ -234,6 +240,23 @@ func toInt(raw any) (int64, error) {
 		}
 	}
 	return 0, expected(want, raw)
+}
+
+func toFloat(raw any) (float64, error) {
+	switch v := raw.(type) {
+	case float64:
+		return v, nil
+	case float32:
+		return float64(v), nil
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return reflect.ValueOf(v).Convert(reflect.TypeFor[float64]()).Float(), nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, nil
+		}
+	}
+	return 0, expected("a number", raw)
 }
 
 func toBool(raw any) (bool, error) {

@@ -586,3 +586,67 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+// TestDecodeEveryKind: each kind of value a key may have decodes from the
+// file's types and from the environment's strings, and says what it
+// expected otherwise — so a subsystem adding a key of any of these kinds
+// needs no decoder of its own.
+func TestDecodeEveryKind(t *testing.T) {
+	var dst struct {
+		I  int
+		F  float64
+		B  bool
+		S  string
+		D  time.Duration
+		Z  ByteSize
+		L  []string
+		M  map[string]string
+		Ts []Task
+	}
+	v := reflect.ValueOf(&dst).Elem()
+	good := []struct {
+		field int
+		raw   any
+		want  any
+	}{
+		{0, 3, 3}, {0, int64(3), 3}, {0, 3.0, 3}, {0, " 3 ", 3},
+		{1, 0.5, 0.5}, {1, 2, 2.0}, {1, "0.25", 0.25},
+		{2, true, true}, {2, "false", false},
+		{3, "x", "x"}, {3, 7, "7"},
+		{4, "90s", 90 * time.Second}, {4, 0, time.Duration(0)},
+		{5, "64KiB", 64 * KiB}, {5, 512, ByteSize(512)},
+		{6, "a, b", []string{"a", "b"}}, {6, []any{"a", 1}, []string{"a", "1"}},
+		{7, "k=v", map[string]string{"k": "v"}}, {7, map[string]any{"K": 1}, map[string]string{"K": "1"}},
+		{8, `[{"name": "e", "builtin": "echo"}]`, []Task{{Name: "e", Builtin: "echo"}}},
+	}
+	for _, c := range good {
+		if err := decodeInto(v.Field(c.field), c.raw); err != nil {
+			t.Errorf("%T field %d from %#v: %v", v.Field(c.field).Interface(), c.field, c.raw, err)
+			continue
+		}
+		if got := v.Field(c.field).Interface(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("field %d from %#v = %#v, want %#v", c.field, c.raw, got, c.want)
+		}
+	}
+	bad := []struct {
+		field int
+		raw   any
+		want  string
+	}{
+		{0, "x", "expected an integer"}, {0, 2.5, "expected an integer"},
+		{1, "x", "expected a number"}, {1, "NaN", "expected a number"},
+		{2, "maybe", "expected true or false"},
+		{3, []any{1}, "expected a string"},
+		{4, "5", "expected a duration"},
+		{5, "lots", "expected a byte size"},
+		{6, map[string]any{}, "expected a list of strings"},
+		{7, "k", "expected a mapping"},
+		{8, "[", "in JSON"},
+	}
+	for _, c := range bad {
+		err := decodeInto(v.Field(c.field), c.raw)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("field %d from %#v: err %v, want %q", c.field, c.raw, err, c.want)
+		}
+	}
+}
