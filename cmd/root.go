@@ -91,6 +91,13 @@ See 'dsys config show' and 'dsys config init'.
 		newVersionCmd(app),
 		newCompletionCmd(app),
 	)
+	// cobra's help command needs no configuration either.
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			c.Annotations = map[string]string{annotNoConfig: "true"}
+		}
+	}
 	return root
 }
 

@@ -160,6 +160,23 @@ func TestBoundFlagsNameKeys(t *testing.T) {
 	walk(root)
 }
 
+// TestHelpNeedsNoConfig: help, groups, version and completion work over a
+// config file that does not parse.
+func TestHelpNeedsNoConfig(t *testing.T) {
+	isolateConfig(t)
+	if err := os.WriteFile("dsys.yaml", []byte("{{{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"help"}, {"help", "queue"}, {"queue"}, {"--help"}, {"version"}, {"--version"}, {"completion", "bash"}} {
+		if _, errOut, code := runDsys(t, "", args...); code != 0 {
+			t.Errorf("dsys %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut)
+		}
+	}
+	if _, errOut, code := runDsys(t, "", "config", "show"); code != ExitUsage || !strings.Contains(errOut, "dsys.yaml") {
+		t.Errorf("config show over a broken file: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestGroupWithoutSubcommandPrintsHelp(t *testing.T) {
 	isolateConfig(t)
 	out, _, code := runDsys(t, "", "config")
