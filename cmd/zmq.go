@@ -11,16 +11,16 @@ Every socket command takes --bind EP and --connect EP (repeatable; tcp://host:po
 ipc://path, inproc://name), --timeout, --count, --framing for stdin/stdout
 (line, null, raw, frames) and -o json for output (one object per message).`)
 	c.AddCommand(
-		newZmqServeCmd(app),
+		longRunning(newZmqServeCmd(app)),
 		newZmqSendCmd(app),
 		newZmqStreamCmd(app, "push"),
-		newZmqStreamCmd(app, "pull"),
+		longRunning(newZmqStreamCmd(app, "pull")),
 		newZmqStreamCmd(app, "pub"),
-		newZmqStreamCmd(app, "sub"),
+		longRunning(newZmqStreamCmd(app, "sub")),
 		newZmqStreamCmd(app, "dealer"),
 		newZmqStreamCmd(app, "router"),
 		newZmqStreamCmd(app, "pair"),
-		newZmqWorkerCmd(app),
+		longRunning(newZmqWorkerCmd(app)),
 		newZmqBenchCmd(app),
 	)
 	return c

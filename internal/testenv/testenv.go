@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -147,12 +146,8 @@ func lockBroker(t testing.TB, exclusive bool) {
 	if err != nil {
 		t.Fatalf("broker lock: %v", err)
 	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
 	locked := make(chan error, 1)
-	go func() { locked <- syscall.Flock(int(f.Fd()), how) }()
+	go func() { locked <- flock(f, exclusive) }()
 	const wait = 5 * time.Minute
 	select {
 	case err = <-locked:
