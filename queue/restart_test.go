@@ -9,6 +9,8 @@ import (
 
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // rabbitmqctl runs one bounded rabbitmqctl command.
@@ -43,11 +45,13 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 	c := h.newClient()
 	// Results are counted raw, on a reply queue of our own.
 	reply := testenv.UniqueName(t, "reply")
-	if err := h.b.Declare(h.ctx(), queue.QueueSpec{Name: reply, Kind: queue.ReplyQueue, Expires: time.Hour}); err != nil {
+	// A plain durable queue, consumed with acks: a result RabbitMQ
+	// redelivers (our ack lost across the restart) is told apart.
+	if err := h.b.Declare(h.ctx(), broker.QueueSpec{Name: reply, Kind: broker.DeadLetterQueue}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.b.Delete(context.Background(), reply) })
-	results, err := h.b.Consume(h.ctx(), reply, queue.ConsumeOptions{Prefetch: 1000})
+	results, err := h.b.Consume(h.ctx(), reply, broker.ConsumeOptions{Prefetch: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,7 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 	sent := make(chan error, 1)
 	go func() {
 		for i := range total {
-			ar, err := c.Send(ctx, &queue.Task{ID: fmt.Sprintf("r%03d-%s", i, reply), Name: "sleep",
+			ar, err := c.Send(ctx, &celery.Task{ID: fmt.Sprintf("r%03d-%s", i, reply), Name: "sleep",
 				Args: []any{n("0.02")}, ReplyTo: reply})
 			if err == nil {
 				err = ar.Sent(ctx)
@@ -87,9 +91,9 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 			if !ok {
 				t.Fatal("result consumer closed")
 			}
-			r, err := queue.DecodeResult(&d.Message)
-			_ = d.Ack() // may fail across the restart: the result comes again
-			if err != nil || r.State != queue.StateSuccess {
+			r, err := celery.DecodeResult(d.Body, d.CorrelationID)
+			_ = d.Commit(context.Background(), broker.Commit{}) // may fail across the restart: the result comes again
+			if err != nil || r.State != celery.StateSuccess {
 				t.Fatalf("result %v %v", r, err)
 			}
 			seen[r.TaskID] = true
@@ -121,8 +125,8 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 	for {
 		select {
 		case d := <-results.Deliveries():
-			r, _ := queue.DecodeResult(&d.Message)
-			_ = d.Ack()
+			r, _ := celery.DecodeResult(d.Body, d.CorrelationID)
+			_ = d.Commit(context.Background(), broker.Commit{})
 			if !d.Redelivered {
 				count[r.TaskID]++
 			}
