@@ -32,9 +32,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func dialAMQPLog(t testing.TB, log *slog.Logger) *amqp.Transport {
+func dialAMQPLog(t testing.TB, url string, log *slog.Logger) *amqp.Transport {
 	t.Helper()
-	url := testenv.RabbitMQ(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b, err := amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-", Logger: log})
@@ -56,8 +55,14 @@ type harness struct {
 // built-ins (also as tasks.add, ...).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, testenv.RabbitMQ(t))
+}
+
+// newHarnessOn is newHarness on the RabbitMQ at url.
+func newHarnessOn(t *testing.T, url string) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
-	b := dialAMQPLog(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	b := dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
 	if err := queue.RegisterBuiltins(h.reg); err != nil {
 		t.Fatal(err)

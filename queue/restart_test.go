@@ -3,7 +3,6 @@ package queue_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -13,34 +12,24 @@ import (
 	"github.com/dsys-dev/dsys/queue/celery"
 )
 
-// rabbitmqctl runs one bounded rabbitmqctl command.
-func rabbitmqctl(t *testing.T, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, testenv.LookPath(t, "rabbitmqctl"), args...).CombinedOutput(); err != nil {
-		t.Fatalf("rabbitmqctl %v: %v\n%s", args, err, out)
-	}
-}
-
-// The broker app stops and starts while tasks flow: the worker and the
-// client reconnect, every task gets its result, none twice. With prefetch
-// 4 the worker acks each task at once; with 64 it batches acks, so tasks
-// whose results are out but whose acks were still waiting come back and
-// must be recognised as done.
+// The broker stops and starts while tasks flow: the worker and the client
+// reconnect, every task gets its result, none twice. With prefetch 4 the
+// worker acks each task at once; with 64 it batches acks, so tasks whose
+// results are out but whose acks were still waiting come back and must be
+// recognised as done. The broker is a RabbitMQ node of the test's own
+// (testenv.StartRabbitMQ), never the shared one.
 func TestBrokerRestartWhileTasksFlow(t *testing.T) {
 	if testing.Short() {
-		t.Skip("restarts the shared RabbitMQ")
+		t.Skip("starts a RabbitMQ node of its own (about 10 s)")
 	}
-	testenv.LookPath(t, "rabbitmqctl")
 	for _, prefetch := range []int{4, 64} {
 		t.Run(fmt.Sprintf("prefetch%d", prefetch), func(t *testing.T) { testBrokerRestart(t, prefetch) })
 	}
 }
 
 func testBrokerRestart(t *testing.T, prefetch int) {
-	testenv.RabbitMQExclusive(t) // no other test may use the broker meanwhile
-	h := newHarness(t)
+	node := testenv.StartRabbitMQ(t)
+	h := newHarnessOn(t, node.URL)
 	h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: prefetch})
 	c := h.newClient()
 	// Results are counted raw, on a reply queue of our own.
@@ -76,11 +65,6 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 		sent <- nil
 	}()
 	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			rabbitmqctl(t, "start_app") // never leave the shared broker down
-		}
-	})
 	// count holds first deliveries per task id: two would be two publishes.
 	// (A redelivery of the same result, after our ack was lost with the
 	// connection, is not a second SUCCESS.)
@@ -101,8 +85,8 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 				count[r.TaskID]++
 			}
 			if len(seen) == 20 && !restarted {
-				rabbitmqctl(t, "stop_app")
-				rabbitmqctl(t, "start_app")
+				node.Stop()
+				node.Start()
 				restarted = true
 			}
 		case err := <-sent:

@@ -399,16 +399,22 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 			return
 		}
 	}
+	// Remembered before the commit, whose ack may be batched and never
+	// reach the broker: a redelivery of this run to this worker is then
+	// dropped instead of run again.
+	key := ""
+	if c.Settle == broker.Ack {
+		key = doneKey(&d.Message)
+	}
+	if key != "" {
+		w.done.add(key)
+	}
 	if err := d.Commit(ctx, c); err != nil {
+		if key != "" {
+			w.done.remove(key) // its redelivery must run
+		}
 		w.log.Warn("queue: commit failed; the broker will redeliver the task", "id", p.id, "name", p.name, "err", err)
 		return
-	}
-	if c.Settle == broker.Ack {
-		// A redelivery of this run (its batched ack lost with the
-		// connection) is then dropped instead of run again.
-		if key := doneKey(&d.Message); key != "" {
-			w.done.add(key)
-		}
 	}
 	w.report(d, p)
 }
@@ -522,6 +528,12 @@ func (r *recentSet) add(s string) {
 	r.ring[r.next] = s
 	r.set[s] = struct{}{}
 	r.next = (r.next + 1) % len(r.ring)
+}
+
+func (r *recentSet) remove(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.set, s) // its ring slot is reused in turn
 }
 
 func (r *recentSet) has(s string) bool {
