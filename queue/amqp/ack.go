@@ -1,13 +1,16 @@
-package queue
+package amqp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
 // maxAckBatch caps how many acks one consumer keeps waiting.
@@ -25,7 +28,8 @@ const defaultAckDelay = time.Millisecond
 // flushes, then goes out alone, so a slow task never holds the others'
 // prefetch for long.
 type amqpAcker struct {
-	ch    *amqp.Channel
+	t     *Transport
+	ch    *amqp091.Channel
 	batch int // send once this many acks wait; < 2 = no batching
 	delay time.Duration
 
@@ -44,9 +48,9 @@ type waitingAck struct {
 // maxAckAge is how many flushes an ack may wait for the run to reach it.
 const maxAckAge = 4
 
-func newAMQPAcker(ch *amqp.Channel, opts ConsumeOptions) *amqpAcker {
-	a := &amqpAcker{ch: ch}
-	if opts.BatchAcks && !opts.AutoAck {
+func newAMQPAcker(t *Transport, ch *amqp091.Channel, opts consumeOptions) *amqpAcker {
+	a := &amqpAcker{t: t, ch: ch}
+	if opts.BatchAcks && !opts.autoAck {
 		a.batch = min(opts.Prefetch/4, maxAckBatch)
 	}
 	if a.batch >= 2 {
@@ -72,9 +76,9 @@ func (a *amqpAcker) track(tag uint64) {
 	a.mu.Unlock()
 }
 
-// Ack implements Acknowledger. With batching it returns once the ack is
-// queued; an ack that fails later means the broker redelivers the message.
-func (a *amqpAcker) Ack(d *Delivery) error {
+// ack settles d as done. With batching it returns once the ack is queued;
+// an ack that fails later means the broker redelivers the message.
+func (a *amqpAcker) ack(d *broker.Delivery) error {
 	if !a.batching() {
 		if err := a.ch.Ack(d.Tag, false); err != nil {
 			return settleErr(a.ch, err)
@@ -87,7 +91,7 @@ func (a *amqpAcker) Ack(d *Delivery) error {
 		return fmt.Errorf("queue: settle delivery %d: already settled", d.Tag)
 	}
 	if a.ch.IsClosed() {
-		return settleErr(a.ch, amqp.ErrClosed)
+		return settleErr(a.ch, amqp091.ErrClosed)
 	}
 	delete(a.outstanding, d.Tag)
 	a.waiting = append(a.waiting, waitingAck{tag: d.Tag})
@@ -99,8 +103,8 @@ func (a *amqpAcker) Ack(d *Delivery) error {
 	return nil
 }
 
-// Reject implements Acknowledger; it is never batched.
-func (a *amqpAcker) Reject(d *Delivery, requeue bool) error {
+// reject settles d as not done (requeued or dropped); it is never batched.
+func (a *amqpAcker) reject(d *broker.Delivery, requeue bool) error {
 	if a.batching() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -114,10 +118,6 @@ func (a *amqpAcker) Reject(d *Delivery, requeue bool) error {
 	}
 	return nil
 }
-
-// Stale reports whether d's channel is gone: the broker will redeliver it,
-// so publishing its result now would duplicate the redelivery's.
-func (a *amqpAcker) Stale(*Delivery) bool { return a.ch.IsClosed() }
 
 // flush sends every waiting ack (before the channel closes).
 func (a *amqpAcker) flush() {
@@ -190,9 +190,96 @@ func (a *amqpAcker) flushLocked(all bool) {
 	}
 }
 
-func settleErr(ch *amqp.Channel, err error) error {
-	if ch.IsClosed() || errors.Is(err, amqp.ErrClosed) {
-		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+func settleErr(ch *amqp091.Channel, err error) error {
+	if ch.IsClosed() || errors.Is(err, amqp091.ErrClosed) {
+		return fmt.Errorf("%w: %v", broker.ErrConnectionLost, err)
 	}
 	return fmt.Errorf("queue: settle delivery: %w", err)
+}
+
+// noWait is the context of a commit's publishes: done already, so a publish
+// fails at once while the connection is down instead of waiting for the
+// reconnection. A delivery whose connection died is redelivered, and
+// publishing for it on the next connection would duplicate what its
+// redelivery publishes (a second SUCCESS).
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Commit implements broker.Settler: every result and message of c is
+// published and confirmed by RabbitMQ before d is settled. A delivery
+// whose channel is gone is left alone (the broker redelivers it); a publish
+// that fails or is refused requeues it.
+func (a *amqpAcker) Commit(ctx context.Context, d *broker.Delivery, c broker.Commit) error {
+	if a.ch.IsClosed() {
+		return fmt.Errorf("%w: the delivery's channel closed; RabbitMQ redelivers it", broker.ErrConnectionLost)
+	}
+	confirms := make([]broker.Confirm, 0, len(c.Results)+len(c.Publish)+1)
+	publish := func(p broker.Publishing) error {
+		conf, err := a.t.Publish(noWait, p)
+		if err != nil {
+			return err
+		}
+		confirms = append(confirms, conf)
+		return nil
+	}
+	var err error
+	for _, r := range c.Results {
+		if r.ReplyTo != "" && err == nil {
+			err = publish(broker.Publishing{Queue: r.ReplyTo, Message: resultMessage(r)})
+		}
+	}
+	for _, p := range c.Publish {
+		if err == nil {
+			err = publish(p)
+		}
+	}
+	if c.Settle == broker.Release && err == nil {
+		// Back to the tail (or to the delay queues) as it is: a copy, then
+		// the ack of the original. No redelivery is counted.
+		err = publish(broker.Publishing{Queue: d.Queue, Message: &d.Message, At: c.At})
+	}
+	for _, conf := range confirms {
+		if err != nil {
+			break
+		}
+		err = broker.WaitConfirm(ctx, conf)
+	}
+	if err != nil {
+		if !errors.Is(err, broker.ErrConnectionLost) {
+			_ = a.reject(d, true)
+		}
+		return fmt.Errorf("queue: commit of a delivery from %s: %w", d.Queue, err)
+	}
+	if c.Settle == broker.Requeue {
+		return a.reject(d, true)
+	}
+	return a.ack(d)
+}
+
+// recount handles a delivery RabbitMQ redelivers: its consumer died or
+// disconnected. Classic queues keep no count, so a copy carrying the count
+// goes to the tail of the queue and the original is acked; the engine sees
+// the copy, with Started set from the count.
+func (a *amqpAcker) recount(d *broker.Delivery) {
+	cp := d.Message
+	cp.Headers = make(map[string]any, len(d.Headers)+1)
+	for k, v := range d.Headers {
+		cp.Headers[k] = v
+	}
+	cp.Headers[headerRedeliveries] = int32(d.Started + 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conf, err := a.t.Publish(noWait, broker.Publishing{Queue: d.Queue, Message: &cp})
+	if err == nil {
+		err = broker.WaitConfirm(ctx, conf)
+	}
+	if err != nil {
+		_ = a.reject(d, true)
+		return
+	}
+	a.t.log.Debug("queue: redelivered message counted", "queue", d.Queue, "redeliveries", d.Started+1)
+	_ = a.ack(d)
 }

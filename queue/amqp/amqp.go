@@ -1,4 +1,4 @@
-package queue
+package amqp
 
 import (
 	"context"
@@ -12,11 +12,13 @@ import (
 	"sync"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
-// AMQPOptions tune DialAMQP. The zero value is the documented default.
-type AMQPOptions struct {
+// Options tune Dial. The zero value is the documented default.
+type Options struct {
 	// TLS configures amqps:// connections (nil = system roots).
 	TLS *tls.Config
 	// Logger receives reconnection events (nil = discard).
@@ -36,35 +38,45 @@ type AMQPOptions struct {
 	ConnectionName string
 }
 
-// AMQPBroker is the Broker on RabbitMQ (AMQP 0-9-1). It keeps one
+// Transport is the broker.Transport on RabbitMQ (AMQP 0-9-1). It keeps one
 // connection with one publishing channel in confirm mode and one channel
 // per consumer; when the connection drops it reconnects with backoff,
 // re-declares every queue declared through it and resumes every consumer.
-type AMQPBroker struct {
+// Its result backend is Celery's rpc:// (reply queues, see Results).
+type Transport struct {
 	uri  string
-	opts AMQPOptions
+	opts Options
 	log  *slog.Logger
 	mgmt *management
 
 	mu        sync.Mutex
-	conn      *amqp.Connection
-	pub       *amqp.Channel
+	conn      *amqp091.Connection
+	pub       *amqp091.Channel
 	gen       uint64 // connection generation, bumped by each reconnection
 	up        chan struct{}
 	closed    bool
-	declared  map[string]QueueSpec
+	declared  map[string]queueSpec
 	delayDecl map[string]uint64          // delay queue → generation it was declared in
 	delayOf   map[string]map[string]bool // target queue → its delay queues
 	done      chan struct{}
 	wg        sync.WaitGroup
+	rpc       *rpcBackend
 }
 
-var _ Broker = (*AMQPBroker)(nil)
+// queueSpec is a declaration to repeat after a reconnection.
+type queueSpec struct {
+	name    string
+	kind    broker.QueueKind
+	reply   bool          // an rpc:// reply queue
+	expires time.Duration // reply queues: x-expires
+}
 
-// DialAMQP connects to RabbitMQ at rawURL (amqp://, amqps:// or Celery's
+var _ broker.Transport = (*Transport)(nil)
+
+// Dial connects to RabbitMQ at rawURL (amqp://, amqps:// or Celery's
 // pyamqp://). A first connection that fails is an error wrapping
-// ErrUnreachable; later disconnections are healed in the background.
-func DialAMQP(ctx context.Context, rawURL string, opts AMQPOptions) (*AMQPBroker, error) {
+// broker.ErrUnreachable; later disconnections are healed in the background.
+func Dial(ctx context.Context, rawURL string, opts Options) (*Transport, error) {
 	uri, err := NormalizeURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -85,11 +97,12 @@ func DialAMQP(ctx context.Context, rawURL string, opts AMQPOptions) (*AMQPBroker
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	b := &AMQPBroker{uri: uri, opts: opts, log: log, up: make(chan struct{}),
-		declared: map[string]QueueSpec{}, delayDecl: map[string]uint64{}, delayOf: map[string]map[string]bool{}, done: make(chan struct{})}
+	b := &Transport{uri: uri, opts: opts, log: log, up: make(chan struct{}),
+		declared: map[string]queueSpec{}, delayDecl: map[string]uint64{}, delayOf: map[string]map[string]bool{}, done: make(chan struct{})}
 	b.mgmt = newManagement(uri, opts.ManagementURL)
+	b.rpc = &rpcBackend{t: b}
 	if err := b.connect(ctx); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, redact(uri), err)
+		return nil, fmt.Errorf("%w: %s: %v", broker.ErrUnreachable, redact(uri), err)
 	}
 	b.wg.Add(1)
 	go b.supervise()
@@ -97,27 +110,27 @@ func DialAMQP(ctx context.Context, rawURL string, opts AMQPOptions) (*AMQPBroker
 }
 
 // connect dials, opens the publishing channel and re-declares the topology.
-func (b *AMQPBroker) connect(ctx context.Context) error {
-	cfg := amqp.Config{
+func (b *Transport) connect(ctx context.Context) error {
+	cfg := amqp091.Config{
 		Heartbeat:       b.opts.Heartbeat,
 		Locale:          "en_US",
 		TLSClientConfig: b.opts.TLS,
 		Dial:            b.dial,
-		Properties:      amqp.NewConnectionProperties(),
+		Properties:      amqp091.NewConnectionProperties(),
 	}
 	if b.opts.ConnectionName != "" {
 		cfg.Properties.SetClientConnectionName(b.opts.ConnectionName)
 	}
 	type dialed struct {
-		c   *amqp.Connection
+		c   *amqp091.Connection
 		err error
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		c, err := amqp.DialConfig(b.uri, cfg)
+		c, err := amqp091.DialConfig(b.uri, cfg)
 		ch <- dialed{c, err}
 	}()
-	var conn *amqp.Connection
+	var conn *amqp091.Connection
 	select {
 	case d := <-ch:
 		if d.err != nil {
@@ -141,7 +154,7 @@ func (b *AMQPBroker) connect(ctx context.Context) error {
 		return fmt.Errorf("open publishing channel: %w", err)
 	}
 	b.mu.Lock()
-	specs := make([]QueueSpec, 0, len(b.declared))
+	specs := make([]queueSpec, 0, len(b.declared))
 	for _, s := range b.declared {
 		specs = append(specs, s)
 	}
@@ -149,14 +162,14 @@ func (b *AMQPBroker) connect(ctx context.Context) error {
 	for _, s := range specs {
 		if err := declareOn(conn, s); err != nil {
 			conn.Close()
-			return fmt.Errorf("re-declare %s: %w", s.Name, err)
+			return fmt.Errorf("re-declare %s: %w", s.name, err)
 		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		conn.Close()
-		return ErrClosed
+		return broker.ErrClosed
 	}
 	b.conn, b.pub = conn, pub
 	b.gen++
@@ -165,8 +178,8 @@ func (b *AMQPBroker) connect(ctx context.Context) error {
 }
 
 // dial opens the TCP connection, its writes coalesced (coalescingConn).
-func (b *AMQPBroker) dial(network, addr string) (net.Conn, error) {
-	c, err := amqp.DefaultDial(b.opts.DialTimeout)(network, addr)
+func (b *Transport) dial(network, addr string) (net.Conn, error) {
+	c, err := amqp091.DefaultDial(b.opts.DialTimeout)(network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -174,14 +187,14 @@ func (b *AMQPBroker) dial(network, addr string) (net.Conn, error) {
 }
 
 // supervise waits for the connection to drop and reconnects with backoff.
-func (b *AMQPBroker) supervise() {
+func (b *Transport) supervise() {
 	defer b.wg.Done()
 	for {
 		b.mu.Lock()
 		conn := b.conn
 		b.mu.Unlock()
-		lost := conn.NotifyClose(make(chan *amqp.Error, 1))
-		var reason *amqp.Error
+		lost := conn.NotifyClose(make(chan *amqp091.Error, 1))
+		var reason *amqp091.Error
 		select {
 		case reason = <-lost:
 		case <-b.done:
@@ -211,7 +224,7 @@ func (b *AMQPBroker) supervise() {
 				b.log.Info("queue: broker reconnected", "broker", redact(b.uri), "attempts", attempt)
 				break
 			}
-			if errors.Is(err, ErrClosed) {
+			if errors.Is(err, broker.ErrClosed) {
 				return
 			}
 			b.log.Debug("queue: reconnect failed", "attempt", attempt, "err", err)
@@ -226,7 +239,7 @@ func (b *AMQPBroker) supervise() {
 	}
 }
 
-func errString(e *amqp.Error) string {
+func errString(e *amqp091.Error) string {
 	if e == nil {
 		return "closed"
 	}
@@ -234,12 +247,12 @@ func errString(e *amqp.Error) string {
 }
 
 // current waits until connected and returns the connection and its generation.
-func (b *AMQPBroker) current(ctx context.Context) (*amqp.Connection, *amqp.Channel, uint64, error) {
+func (b *Transport) current(ctx context.Context) (*amqp091.Connection, *amqp091.Channel, uint64, error) {
 	for {
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
-			return nil, nil, 0, ErrClosed
+			return nil, nil, 0, broker.ErrClosed
 		}
 		up := b.up
 		select {
@@ -252,7 +265,7 @@ func (b *AMQPBroker) current(ctx context.Context) (*amqp.Connection, *amqp.Chann
 				case <-ctx.Done():
 					return nil, nil, 0, ctx.Err()
 				case <-b.done:
-					return nil, nil, 0, ErrClosed
+					return nil, nil, 0, broker.ErrClosed
 				case <-time.After(10 * time.Millisecond):
 				}
 				continue
@@ -266,14 +279,14 @@ func (b *AMQPBroker) current(ctx context.Context) (*amqp.Connection, *amqp.Chann
 		case <-ctx.Done():
 			return nil, nil, 0, fmt.Errorf("queue: waiting for the broker connection: %w", ctx.Err())
 		case <-b.done:
-			return nil, nil, 0, ErrClosed
+			return nil, nil, 0, broker.ErrClosed
 		}
 	}
 }
 
 // channel opens a short-lived channel for declarations and queries (a
 // failed one, e.g. a 404, closes only that channel).
-func (b *AMQPBroker) channel(ctx context.Context) (*amqp.Channel, error) {
+func (b *Transport) channel(ctx context.Context) (*amqp091.Channel, error) {
 	conn, _, _, err := b.current(ctx)
 	if err != nil {
 		return nil, err
@@ -285,53 +298,67 @@ func (b *AMQPBroker) channel(ctx context.Context) (*amqp.Channel, error) {
 	return ch, nil
 }
 
-// Declare implements Broker.
-func (b *AMQPBroker) Declare(ctx context.Context, q QueueSpec) error {
+// Declare implements broker.Transport.
+func (b *Transport) Declare(ctx context.Context, q broker.QueueSpec) error {
+	return b.declare(ctx, queueSpec{name: q.Name, kind: q.Kind})
+}
+
+func (b *Transport) declare(ctx context.Context, q queueSpec) error {
 	conn, _, _, err := b.current(ctx)
 	if err != nil {
 		return err
 	}
 	if err := declareOn(conn, q); err != nil {
-		return fmt.Errorf("queue: declare %s: %w", q.Name, err)
+		return fmt.Errorf("queue: declare %s: %w", q.name, err)
 	}
 	b.mu.Lock()
-	b.declared[q.Name] = q
+	b.declared[q.name] = q
 	b.mu.Unlock()
 	return nil
 }
 
-func declareOn(conn *amqp.Connection, q QueueSpec) error {
+func declareOn(conn *amqp091.Connection, q queueSpec) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	switch q.Kind {
-	case TaskQueue:
-		// Exactly kombu's Queue(name, Exchange(name, 'direct'), routing_key=name).
-		if err := ch.ExchangeDeclare(q.Name, "direct", true, false, false, false, nil); err != nil {
-			return err
-		}
-		if _, err := ch.QueueDeclare(q.Name, true, false, false, false, nil); err != nil {
-			return err
-		}
-		return ch.QueueBind(q.Name, q.Name, q.Name, false, nil)
-	case DeadLetterQueue:
-		_, err := ch.QueueDeclare(q.Name, true, false, false, false, nil)
-		return err
-	case ReplyQueue:
-		exp := q.Expires
+	switch {
+	case q.reply:
+		// Celery's rpc:// reply queue: durable here (see Results), deleted
+		// by the broker after q.expires unused.
+		exp := q.expires
 		if exp <= 0 {
 			exp = 24 * time.Hour
 		}
-		_, err := ch.QueueDeclare(q.Name, true, false, false, false, amqp.Table{"x-expires": int64(exp / time.Millisecond)})
+		_, err := ch.QueueDeclare(q.name, true, false, false, false, amqp091.Table{"x-expires": int64(exp / time.Millisecond)})
+		return err
+	case q.kind == broker.TaskQueue:
+		// Exactly kombu's Queue(name, Exchange(name, 'direct'), routing_key=name).
+		if err := ch.ExchangeDeclare(q.name, "direct", true, false, false, false, nil); err != nil {
+			return err
+		}
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, nil); err != nil {
+			return err
+		}
+		return ch.QueueBind(q.name, q.name, q.name, false, nil)
+	case q.kind == broker.DeadLetterQueue:
+		_, err := ch.QueueDeclare(q.name, true, false, false, false, nil)
 		return err
 	}
-	return fmt.Errorf("unknown queue kind %d", q.Kind)
+	return fmt.Errorf("unknown queue kind %d", q.kind)
 }
 
-// Publish implements Broker.
-func (b *AMQPBroker) Publish(ctx context.Context, queue string, m *Message) (Confirm, error) {
+// Publish implements broker.Transport. A message due in a second or more
+// goes through the delay queues (see publishAt).
+func (b *Transport) Publish(ctx context.Context, p broker.Publishing) (broker.Confirm, error) {
+	if !p.At.IsZero() && time.Until(p.At) >= time.Second {
+		return b.publishAt(ctx, p.Queue, p.Message, p.At)
+	}
+	return b.publish(ctx, p.Queue, p.Message)
+}
+
+func (b *Transport) publish(ctx context.Context, queue string, m *broker.Message) (broker.Confirm, error) {
 	p := toPublishing(m)
 	for {
 		_, pub, _, err := b.current(ctx)
@@ -355,7 +382,7 @@ func (b *AMQPBroker) Publish(ctx context.Context, queue string, m *Message) (Con
 
 // reopenPub replaces a publishing channel closed by a channel-level error
 // while the connection lives on.
-func (b *AMQPBroker) reopenPub(ctx context.Context, dead *amqp.Channel) error {
+func (b *Transport) reopenPub(ctx context.Context, dead *amqp091.Channel) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.pub != dead || b.conn == nil || b.conn.IsClosed() {
@@ -373,8 +400,8 @@ func (b *AMQPBroker) reopenPub(ctx context.Context, dead *amqp.Channel) error {
 }
 
 type amqpConfirm struct {
-	dc *amqp.DeferredConfirmation
-	ch *amqp.Channel
+	dc *amqp091.DeferredConfirmation
+	ch *amqp091.Channel
 }
 
 func (c amqpConfirm) Done() <-chan struct{} { return c.dc.Done() }
@@ -384,26 +411,23 @@ func (c amqpConfirm) Err() error {
 		return nil
 	}
 	if c.ch.IsClosed() {
-		return ErrConnectionLost
+		return broker.ErrConnectionLost
 	}
-	return ErrNacked
+	return broker.ErrNacked
 }
 
 // delayLevels are the TTLs of the delay queues: 1s, 2s, 4s … ~388 days.
 const delayLevels = 25
 
-// PublishAt implements Broker with delay queues "<queue>.delay.<N>s", each
+// publishAt delays a message with delay queues "<queue>.delay.<N>s", each
 // holding messages for a fixed TTL of N = 2^k seconds and dead-lettering
 // them back to queue. Every message of one delay queue has the same TTL, so
 // expiry order is queue order and a long delay never blocks a short one.
 // A delay d goes through the largest level ≤ d and comes back early; the
 // consumer re-delays the rest (at most log2(d) hops), holding only the last
 // sub-second part itself.
-func (b *AMQPBroker) PublishAt(ctx context.Context, queue string, m *Message, at time.Time) (Confirm, error) {
+func (b *Transport) publishAt(ctx context.Context, queue string, m *broker.Message, at time.Time) (broker.Confirm, error) {
 	d := time.Until(at)
-	if d < time.Second {
-		return b.Publish(ctx, queue, m)
-	}
 	level := 0
 	for level+1 < delayLevels && time.Duration(1)<<(level+1)*time.Second <= d {
 		level++
@@ -415,10 +439,10 @@ func (b *AMQPBroker) PublishAt(ctx context.Context, queue string, m *Message, at
 	}
 	cp := *m
 	cp.Expiration = "" // the queue's TTL rules; the expires header still holds
-	return b.Publish(ctx, name, &cp)
+	return b.publish(ctx, name, &cp)
 }
 
-func (b *AMQPBroker) declareDelay(ctx context.Context, name, target string, ttl time.Duration) error {
+func (b *Transport) declareDelay(ctx context.Context, name, target string, ttl time.Duration) error {
 	conn, _, gen, err := b.current(ctx)
 	if err != nil {
 		return err
@@ -435,7 +459,7 @@ func (b *AMQPBroker) declareDelay(ctx context.Context, name, target string, ttl 
 	}
 	defer ch.Close()
 	ms := int64(ttl / time.Millisecond)
-	_, err = ch.QueueDeclare(name, true, false, false, false, amqp.Table{
+	_, err = ch.QueueDeclare(name, true, false, false, false, amqp091.Table{
 		"x-message-ttl":             ms,
 		"x-dead-letter-exchange":    "",
 		"x-dead-letter-routing-key": target,
@@ -454,12 +478,22 @@ func (b *AMQPBroker) declareDelay(ctx context.Context, name, target string, ttl 
 	return nil
 }
 
-// Consume implements Broker.
-func (b *AMQPBroker) Consume(ctx context.Context, queue string, opts ConsumeOptions) (Consumer, error) {
+// Consume implements broker.Transport.
+func (b *Transport) Consume(ctx context.Context, queue string, opts broker.ConsumeOptions) (broker.Consumer, error) {
+	return b.consume(ctx, queue, consumeOptions{ConsumeOptions: opts})
+}
+
+// consumeOptions adds what only the transport itself uses.
+type consumeOptions struct {
+	broker.ConsumeOptions
+	autoAck bool // rpc:// reply queues: the broker forgets results as it sends them
+}
+
+func (b *Transport) consume(ctx context.Context, queue string, opts consumeOptions) (*amqpConsumer, error) {
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = 1
 	}
-	c := &amqpConsumer{b: b, queue: queue, opts: opts, out: make(chan *Delivery), stop: make(chan struct{}),
+	c := &amqpConsumer{b: b, queue: queue, opts: opts, out: make(chan *broker.Delivery), stop: make(chan struct{}),
 		tag: "dsys-" + newID()}
 	// The first subscription is synchronous so a missing queue is an error.
 	acker, deliveries, err := c.subscribe(ctx)
@@ -472,20 +506,20 @@ func (b *AMQPBroker) Consume(ctx context.Context, queue string, opts ConsumeOpti
 }
 
 type amqpConsumer struct {
-	b     *AMQPBroker
+	b     *Transport
 	queue string
-	opts  ConsumeOptions
+	opts  consumeOptions
 	tag   string
-	out   chan *Delivery
+	out   chan *broker.Delivery
 
 	stopOnce sync.Once
 	stop     chan struct{}
 	mu       sync.Mutex
-	ch       *amqp.Channel
+	ch       *amqp091.Channel
 	acker    *amqpAcker // of ch
 }
 
-func (c *amqpConsumer) Deliveries() <-chan *Delivery { return c.out }
+func (c *amqpConsumer) Deliveries() <-chan *broker.Delivery { return c.out }
 
 // Cancel stops the broker sending; deliveries already on their way are
 // still handed out, then Deliveries closes.
@@ -502,7 +536,7 @@ func (c *amqpConsumer) Cancel() error {
 	return nil
 }
 
-// Close implements Consumer. Batched acks still waiting are sent first.
+// Close implements broker.Consumer. Batched acks still waiting are sent first.
 func (c *amqpConsumer) Close() error {
 	_ = c.Cancel()
 	c.mu.Lock()
@@ -512,14 +546,14 @@ func (c *amqpConsumer) Close() error {
 		acker.flush()
 	}
 	if ch != nil && !ch.IsClosed() {
-		if err := ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		if err := ch.Close(); err != nil && !errors.Is(err, amqp091.ErrClosed) {
 			return fmt.Errorf("queue: close consumer of %s: %w", c.queue, err)
 		}
 	}
 	return nil
 }
 
-func (c *amqpConsumer) subscribe(ctx context.Context) (*amqpAcker, <-chan amqp.Delivery, error) {
+func (c *amqpConsumer) subscribe(ctx context.Context) (*amqpAcker, <-chan amqp091.Delivery, error) {
 	conn, _, _, err := c.b.current(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -528,21 +562,21 @@ func (c *amqpConsumer) subscribe(ctx context.Context) (*amqpAcker, <-chan amqp.D
 	if err != nil {
 		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
 	}
-	if !c.opts.AutoAck {
+	if !c.opts.autoAck {
 		if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
 			ch.Close()
 			return nil, nil, fmt.Errorf("queue: consume %s: qos: %w", c.queue, err)
 		}
 	}
-	deliveries, err := ch.Consume(c.queue, c.tag, c.opts.AutoAck, false, false, false, nil)
+	deliveries, err := ch.Consume(c.queue, c.tag, c.opts.autoAck, false, false, false, nil)
 	if err != nil {
 		ch.Close()
 		if isNotFound(err) {
-			return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, ErrQueueNotFound)
+			return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, broker.ErrQueueNotFound)
 		}
 		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
 	}
-	acker := newAMQPAcker(ch, c.opts)
+	acker := newAMQPAcker(c.b, ch, c.opts)
 	c.mu.Lock()
 	c.ch, c.acker = ch, acker
 	c.mu.Unlock()
@@ -555,7 +589,7 @@ func (c *amqpConsumer) subscribe(ctx context.Context) (*amqpAcker, <-chan amqp.D
 }
 
 // run forwards deliveries and re-subscribes after connection losses.
-func (c *amqpConsumer) run(acker *amqpAcker, deliveries <-chan amqp.Delivery) {
+func (c *amqpConsumer) run(acker *amqpAcker, deliveries <-chan amqp091.Delivery) {
 	defer c.b.wg.Done()
 	defer close(c.out)
 	delay := c.b.opts.ReconnectMin
@@ -563,6 +597,15 @@ func (c *amqpConsumer) run(acker *amqpAcker, deliveries <-chan amqp.Delivery) {
 		for d := range deliveries {
 			del := fromDelivery(&d, c.queue, acker)
 			acker.track(d.DeliveryTag)
+			if d.Redelivered && !c.opts.autoAck {
+				// RabbitMQ's classic queues keep no count: count in a copy.
+				c.b.wg.Add(1)
+				go func() {
+					defer c.b.wg.Done()
+					acker.recount(del)
+				}()
+				continue
+			}
 			select {
 			case c.out <- del:
 			case <-c.b.done:
@@ -614,14 +657,18 @@ func (c *amqpConsumer) run(acker *amqpAcker, deliveries <-chan amqp.Delivery) {
 	}
 }
 
-func fromDelivery(d *amqp.Delivery, queue string, acker Acknowledger) *Delivery {
-	return &Delivery{
-		Message: Message{
+// headerRedeliveries counts, in a copy of a message, how often RabbitMQ
+// redelivered it (classic queues keep no count of their own).
+const headerRedeliveries = "x-dsys-redeliveries"
+
+func fromDelivery(d *amqp091.Delivery, queue string, s broker.Settler) *broker.Delivery {
+	del := &broker.Delivery{
+		Message: broker.Message{
 			ContentType:     d.ContentType,
 			ContentEncoding: d.ContentEncoding,
 			CorrelationID:   d.CorrelationId,
 			ReplyTo:         d.ReplyTo,
-			Persistent:      d.DeliveryMode == amqp.Persistent,
+			Persistent:      d.DeliveryMode == amqp091.Persistent,
 			Priority:        d.Priority,
 			Expiration:      d.Expiration,
 			Headers:         fromTable(d.Headers),
@@ -630,12 +677,35 @@ func fromDelivery(d *amqp.Delivery, queue string, acker Acknowledger) *Delivery 
 		Queue:       queue,
 		Redelivered: d.Redelivered,
 		Tag:         d.DeliveryTag,
-		Acker:       acker,
+		Settler:     s,
 	}
+	if n, ok := headerInt(del.Headers[headerRedeliveries]); ok && n > 0 {
+		del.Started = int(n)
+	}
+	return del
 }
 
-func toPublishing(m *Message) amqp.Publishing {
-	p := amqp.Publishing{
+// headerInt reads an integer header as amqp091-go types it.
+func headerInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int8:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case uint8:
+		return int64(x), true
+	}
+	return 0, false
+}
+
+func toPublishing(m *broker.Message) amqp091.Publishing {
+	p := amqp091.Publishing{
 		ContentType:     m.ContentType,
 		ContentEncoding: m.ContentEncoding,
 		CorrelationId:   m.CorrelationID,
@@ -644,10 +714,10 @@ func toPublishing(m *Message) amqp.Publishing {
 		Expiration:      m.Expiration,
 		Headers:         toTable(m.Headers),
 		Body:            m.Body,
-		DeliveryMode:    amqp.Transient,
+		DeliveryMode:    amqp091.Transient,
 	}
 	if m.Persistent {
-		p.DeliveryMode = amqp.Persistent
+		p.DeliveryMode = amqp091.Persistent
 	}
 	return p
 }
@@ -655,13 +725,13 @@ func toPublishing(m *Message) amqp.Publishing {
 // fromTable turns nested AMQP tables into map[string]any so the codec sees
 // transport-neutral types. It converts in place: the table is the
 // delivery's own.
-func fromTable(t amqp.Table) map[string]any {
+func fromTable(t amqp091.Table) map[string]any {
 	if t == nil {
 		return nil
 	}
 	for k, v := range t {
 		switch v.(type) {
-		case amqp.Table, []any:
+		case amqp091.Table, []any:
 			t[k] = fromField(v)
 		}
 	}
@@ -670,7 +740,7 @@ func fromTable(t amqp.Table) map[string]any {
 
 func fromField(v any) any {
 	switch x := v.(type) {
-	case amqp.Table:
+	case amqp091.Table:
 		return fromTable(x)
 	case []any:
 		for i := range x {
@@ -684,7 +754,7 @@ func fromField(v any) any {
 // toTable gives the headers as an AMQP table: the map itself when every
 // value already has an AMQP field type (the codec's own headers), else a
 // converted copy (the caller's map is never changed).
-func toTable(m map[string]any) amqp.Table {
+func toTable(m map[string]any) amqp091.Table {
 	if m == nil {
 		return nil
 	}
@@ -696,9 +766,9 @@ func toTable(m map[string]any) amqp.Table {
 		}
 	}
 	if plain {
-		return amqp.Table(m)
+		return amqp091.Table(m)
 	}
-	t := make(amqp.Table, len(m))
+	t := make(amqp091.Table, len(m))
 	for k, v := range m {
 		t[k] = toField(v)
 	}
@@ -725,7 +795,7 @@ func toField(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		return toTable(x)
-	case amqp.Table:
+	case amqp091.Table:
 		return x
 	case []any:
 		out := make([]any, len(x))
@@ -742,37 +812,43 @@ func toField(v any) any {
 		if i, err := n.Int64(); err == nil {
 			return i
 		}
-		if f, ok := asFloat(v); ok {
-			return f
+		if fl, ok := v.(interface{ Float64() (float64, error) }); ok {
+			if f, err := fl.Float64(); err == nil {
+				return f
+			}
 		}
 	}
 	return v
 }
 
-// Inspect implements Broker: a passive declare gives ready messages and
-// consumers; unacked comes from the management API when it answers.
-func (b *AMQPBroker) Inspect(ctx context.Context, queue string) (QueueInfo, error) {
+// Inspect implements broker.Transport: a passive declare gives ready
+// messages and consumers; unacked comes from the management API when it
+// answers; delayed sums the delay queues of publishAt.
+func (b *Transport) Inspect(ctx context.Context, queue string) (broker.QueueInfo, error) {
 	ch, err := b.channel(ctx)
 	if err != nil {
-		return QueueInfo{}, err
+		return broker.QueueInfo{}, err
 	}
 	defer ch.Close()
 	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
 	if err != nil {
 		if isNotFound(err) {
-			return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, ErrQueueNotFound)
+			return broker.QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, broker.ErrQueueNotFound)
 		}
-		return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, err)
+		return broker.QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, err)
 	}
-	info := QueueInfo{Name: queue, Ready: q.Messages, Consumers: q.Consumers, Unacked: -1}
+	info := broker.QueueInfo{Name: queue, Ready: q.Messages, Consumers: q.Consumers, Unacked: -1}
 	if n, ok := b.mgmt.unacked(ctx, queue); ok {
 		info.Unacked = n
+	}
+	if info.Delayed, err = b.delayed(ctx, queue); err != nil {
+		return broker.QueueInfo{}, err
 	}
 	return info, nil
 }
 
-// Purge implements Broker.
-func (b *AMQPBroker) Purge(ctx context.Context, queue string) (int, error) {
+// Purge implements broker.Transport.
+func (b *Transport) Purge(ctx context.Context, queue string) (int, error) {
 	ch, err := b.channel(ctx)
 	if err != nil {
 		return 0, err
@@ -780,7 +856,7 @@ func (b *AMQPBroker) Purge(ctx context.Context, queue string) (int, error) {
 	defer ch.Close()
 	if _, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil); err != nil {
 		if isNotFound(err) {
-			return 0, fmt.Errorf("queue: purge %s: %w", queue, ErrQueueNotFound)
+			return 0, fmt.Errorf("queue: purge %s: %w", queue, broker.ErrQueueNotFound)
 		}
 		return 0, fmt.Errorf("queue: purge %s: %w", queue, err)
 	}
@@ -791,8 +867,8 @@ func (b *AMQPBroker) Purge(ctx context.Context, queue string) (int, error) {
 	return n, nil
 }
 
-// Delete implements Broker.
-func (b *AMQPBroker) Delete(ctx context.Context, queue string) error {
+// Delete implements broker.Transport.
+func (b *Transport) Delete(ctx context.Context, queue string) error {
 	ch, err := b.channel(ctx)
 	if err != nil {
 		return err
@@ -817,8 +893,8 @@ func (b *AMQPBroker) Delete(ctx context.Context, queue string) error {
 	return nil
 }
 
-// Close implements Broker.
-func (b *AMQPBroker) Close() error {
+// Close implements broker.Transport.
+func (b *Transport) Close() error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -833,40 +909,39 @@ func (b *AMQPBroker) Close() error {
 		err = conn.Close()
 	}
 	b.wg.Wait()
-	if err != nil && !errors.Is(err, amqp.ErrClosed) {
+	if err != nil && !errors.Is(err, amqp091.ErrClosed) {
 		return fmt.Errorf("queue: close: %w", err)
 	}
 	return nil
 }
 
 func isNotFound(err error) bool {
-	var ae *amqp.Error
-	return errors.As(err, &ae) && ae.Code == amqp.NotFound
+	var ae *amqp091.Error
+	return errors.As(err, &ae) && ae.Code == amqp091.NotFound
 }
 
-// InspectDelayed sums the delay queues PublishAt uses for queue (tasks
-// waiting for their eta or a retry): Ready is how many wait there.
-func (b *AMQPBroker) InspectDelayed(ctx context.Context, queue string) (QueueInfo, error) {
+// delayed counts the messages waiting in queue's delay queues.
+func (b *Transport) delayed(ctx context.Context, queue string) (int, error) {
 	ch, err := b.channel(ctx)
 	if err != nil {
-		return QueueInfo{}, err
+		return 0, err
 	}
 	defer func() { ch.Close() }()
-	info := QueueInfo{Name: queue + ".delay.*", Unacked: -1}
+	n := 0
 	for level := range delayLevels {
 		name := fmt.Sprintf("%s.delay.%ds", queue, int64(1)<<level)
 		q, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
 		if err != nil {
 			if !isNotFound(err) {
-				return QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", name, err)
+				return 0, fmt.Errorf("queue: inspect %s: %w", name, err)
 			}
 			// A 404 closes the channel: take a new one.
 			if ch, err = b.channel(ctx); err != nil {
-				return QueueInfo{}, err
+				return 0, err
 			}
 			continue
 		}
-		info.Ready += q.Messages
+		n += q.Messages
 	}
-	return info, nil
+	return n, nil
 }

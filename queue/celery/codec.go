@@ -1,28 +1,20 @@
-package queue
+package celery
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Content type and encoding of every Celery JSON message.
+// ContentType and ContentEncoding are those of every Celery JSON message.
 const (
-	contentTypeJSON = "application/json"
-	encodingUTF8    = "utf-8"
-)
-
-// Header names dsys adds. Celery ignores headers it does not know.
-const (
-	// headerRedeliveries counts how often a message was redelivered after
-	// its consumer died (classic queues do not count for us).
-	headerRedeliveries = "x-dsys-redeliveries"
-	// headerDeadReason says why a message was dead-lettered.
-	headerDeadReason = "x-dsys-dead-reason"
+	ContentType     = "application/json"
+	ContentEncoding = "utf-8"
 )
 
 // the 16 headers of protocol v2; anything else is a user header.
@@ -39,7 +31,7 @@ var emptyEmbed = []byte(`{"callbacks": null, "errbacks": null, "chain": null, "c
 
 // EncodeTask builds the protocol v2 message Celery's apply_async sends for t.
 // t.ID must be set. Args and kwargs must be JSON-encodable.
-func EncodeTask(t *Task) (*Message, error) {
+func EncodeTask(t *Task) (*broker.Message, error) {
 	if t.ID == "" {
 		return nil, fmt.Errorf("queue: encode task %q: empty id", t.Name)
 	}
@@ -84,9 +76,9 @@ func EncodeTask(t *Task) (*Message, error) {
 	h["kwargsrepr"] = kwargsRepr(t.Kwargs)
 	h["origin"] = t.Origin
 	h["ignore_result"] = t.IgnoreResult
-	m := &Message{
-		ContentType:     contentTypeJSON,
-		ContentEncoding: encodingUTF8,
+	m := &broker.Message{
+		ContentType:     ContentType,
+		ContentEncoding: ContentEncoding,
 		CorrelationID:   t.ID,
 		ReplyTo:         t.ReplyTo,
 		Persistent:      true,
@@ -117,13 +109,13 @@ func encodeBody(t *Task) ([]byte, error) {
 	var err error
 	if len(t.Args) == 0 {
 		b = append(b, "[]"...)
-	} else if b, err = appendValue(b, t.Args); err != nil {
+	} else if b, err = AppendJSON(b, t.Args); err != nil {
 		return nil, fmt.Errorf("args: %w", err)
 	}
 	b = append(b, ", "...)
 	if len(t.Kwargs) == 0 {
 		b = append(b, "{}"...)
-	} else if b, err = appendValue(b, t.Kwargs); err != nil {
+	} else if b, err = AppendJSON(b, t.Kwargs); err != nil {
 		return nil, fmt.Errorf("kwargs: %w", err)
 	}
 	b = append(b, ", "...)
@@ -143,7 +135,7 @@ func encodeBody(t *Task) ([]byte, error) {
 			return nil, fmt.Errorf("chain: %w", err)
 		}
 		b = append(b, `, "chord": `...)
-		b, _ = appendValue(b, t.Chord)
+		b, _ = AppendJSON(b, t.Chord)
 		b = append(b, '}')
 	}
 	return append(b, ']'), nil
@@ -175,7 +167,7 @@ func appendSignatures(b []byte, sigs []Signature) ([]byte, error) {
 			m["subtask_type"] = *s.SubtaskType
 		}
 		var err error
-		if b, err = appendValue(b, m); err != nil {
+		if b, err = AppendJSON(b, m); err != nil {
 			return nil, err
 		}
 	}
@@ -210,7 +202,7 @@ func secondsOrNil(d time.Duration) any {
 // present) or v1 (no such header, a JSON object body with "task"). Anything
 // else, and any field of the wrong type, is an error wrapping ErrBadMessage
 // that names the task id when the message has one.
-func DecodeTask(m *Message) (*Task, error) {
+func DecodeTask(m *broker.Message) (*Task, error) {
 	id := m.CorrelationID
 	if hid, ok := m.Headers["id"].(string); ok && hid != "" {
 		id = hid
@@ -224,12 +216,12 @@ func DecodeTask(m *Message) (*Task, error) {
 	return decodeV1(m, id)
 }
 
-func checkContentType(m *Message, id string) error {
+func checkContentType(m *broker.Message, id string) error {
 	ct := m.ContentType
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = strings.TrimSpace(ct[:i])
 	}
-	if ct != contentTypeJSON {
+	if ct != ContentType {
 		if ct == "" {
 			return badMessage(id, "missing content type (only application/json is accepted)")
 		}
@@ -243,7 +235,7 @@ func checkContentType(m *Message, id string) error {
 	return nil
 }
 
-func decodeV2(m *Message, id string) (*Task, error) {
+func decodeV2(m *broker.Message, id string) (*Task, error) {
 	h := m.Headers
 	t := &Task{Protocol: 2, ReplyTo: m.ReplyTo, Priority: m.Priority}
 	var err error
@@ -275,14 +267,14 @@ func decodeV2(m *Message, id string) (*Task, error) {
 		return nil, err
 	}
 	if v, ok := h["retries"]; ok && v != nil {
-		n, ok := asInt(v)
+		n, ok := AsInt(v)
 		if !ok || n < 0 {
 			return nil, badMessage(id, "header retries: want a non-negative integer, got %T %v", v, v)
 		}
 		t.Retries = int(n)
 	}
 	if v, ok := h["group_index"]; ok && v != nil {
-		n, ok := asInt(v)
+		n, ok := AsInt(v)
 		if !ok {
 			return nil, badMessage(id, "header group_index: want an integer, got %T", v)
 		}
@@ -335,7 +327,7 @@ func decodeV2BodySlow(body []byte, t *Task) error {
 		return nil
 	}
 	var e embedJSON
-	if err := unmarshalNumber(parts[2], &e); err != nil {
+	if err := DecodeJSON(parts[2], &e); err != nil {
 		return badMessage(t.ID, "embed: %v", jsonErr(err))
 	}
 	t.Callbacks, t.Errbacks, t.Chain = e.Callbacks, e.Errbacks, e.Chain
@@ -354,12 +346,12 @@ func decodeV2BodySlow(body []byte, t *Task) error {
 
 func decodeArgs(args, kwargs json.RawMessage, t *Task) error {
 	if !isNull(args) {
-		if err := unmarshalNumber(args, &t.Args); err != nil {
+		if err := DecodeJSON(args, &t.Args); err != nil {
 			return badMessage(t.ID, "args: want a JSON array: %v", jsonErr(err))
 		}
 	}
 	if !isNull(kwargs) {
-		if err := unmarshalNumber(kwargs, &t.Kwargs); err != nil {
+		if err := DecodeJSON(kwargs, &t.Kwargs); err != nil {
 			return badMessage(t.ID, "kwargs: want a JSON object: %v", jsonErr(err))
 		}
 	}
@@ -383,7 +375,7 @@ type v1Body struct {
 	Chord     json.RawMessage `json:"chord"`
 }
 
-func decodeV1(m *Message, id string) (*Task, error) {
+func decodeV1(m *broker.Message, id string) (*Task, error) {
 	body := bytes.TrimSpace(m.Body)
 	if len(body) == 0 || body[0] != '{' {
 		if len(m.Headers) == 0 {
@@ -392,7 +384,7 @@ func decodeV1(m *Message, id string) (*Task, error) {
 		return nil, badMessage(id, "missing task header")
 	}
 	var b v1Body
-	if err := unmarshalNumber(body, &b); err != nil {
+	if err := DecodeJSON(body, &b); err != nil {
 		return nil, badMessage(id, "protocol v1 body: %v", jsonErr(err))
 	}
 	if b.ID != "" {
@@ -522,7 +514,7 @@ func decodeTimeLimit(v any, id string) (hard, soft time.Duration, err error) {
 		if x == nil {
 			continue
 		}
-		f, ok := asFloat(x)
+		f, ok := AsFloat(x)
 		if !ok || f < 0 || math.IsNaN(f) || f > 1e9 {
 			return 0, 0, badMessage(id, "timelimit: want seconds or null, got %v", x)
 		}
@@ -531,8 +523,9 @@ func decodeTimeLimit(v any, id string) (hard, soft time.Duration, err error) {
 	return d[0], d[1], nil
 }
 
-// asInt reads any integer-valued number type leniently.
-func asInt(v any) (int64, bool) {
+// AsInt reads any integer-valued number type leniently: header values
+// arrive as int32 from AMQP, json.Number from JSON.
+func AsInt(v any) (int64, bool) {
 	switch x := v.(type) {
 	case int:
 		return int64(x), true
@@ -570,8 +563,8 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// asFloat reads any number type.
-func asFloat(v any) (float64, bool) {
+// AsFloat reads any number type.
+func AsFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
 		return x, true
@@ -581,13 +574,15 @@ func asFloat(v any) (float64, bool) {
 		f, err := x.Float64()
 		return f, err == nil
 	}
-	if n, ok := asInt(v); ok {
+	if n, ok := AsInt(v); ok {
 		return float64(n), true
 	}
 	return 0, false
 }
 
-func unmarshalNumber(data []byte, v any) error {
+// DecodeJSON decodes one JSON value into v with numbers as json.Number, as
+// Celery's integers must stay integers; trailing data is an error.
+func DecodeJSON(data []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	if err := d.Decode(v); err != nil {

@@ -1,8 +1,9 @@
-package queue
+package celery
 
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,11 +24,11 @@ type celeryFixture struct {
 // loadFixture returns the captured message as amqp091-go would hand it to
 // the transport: header integers as int32 (or int64 past 32 bits), floats as
 // float64, lists as []any, nested tables as map[string]any.
-func loadFixture(t testing.TB, name string) *Message {
+func loadFixture(t testing.TB, name string) *broker.Message {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "celery", name+".json"))
 	if err != nil {
-		t.Fatalf("fixture %s: %v (regenerate with /usr/bin/python3 queue/testdata/capture_celery.py)", name, err)
+		t.Fatalf("fixture %s: %v (regenerate with /usr/bin/python3 queue/celery/testdata/capture_celery.py)", name, err)
 	}
 	var f celeryFixture
 	if err := json.Unmarshal(data, &f); err != nil {
@@ -39,7 +40,7 @@ func loadFixture(t testing.TB, name string) *Message {
 	if err := d.Decode(&h); err != nil {
 		t.Fatalf("fixture %s headers: %v", name, err)
 	}
-	m := &Message{Headers: amqpTyped(h).(map[string]any), Body: []byte(f.Body)}
+	m := &broker.Message{Headers: amqpTyped(h).(map[string]any), Body: []byte(f.Body)}
 	p := f.Properties
 	m.ContentType, _ = p["content_type"].(string)
 	m.ContentEncoding, _ = p["content_encoding"].(string)

@@ -1,11 +1,11 @@
-package queue
+package celery
 
 import (
 	"encoding/json"
 	"fmt"
 )
 
-// Result is one rpc:// result message.
+// Result is one task state as Celery's result documents carry it.
 type Result struct {
 	TaskID string
 	State  State
@@ -33,34 +33,44 @@ type excJSON struct {
 	Module  string `json:"exc_module"`
 }
 
-// EncodeResult builds the message a Celery worker publishes to reply_to for
-// r: Value (or Raw) for SUCCESS and STARTED, Err for the other states.
-func EncodeResult(r *Result) (*Message, error) {
+// EncodeResult builds the result document a Celery worker sends for r:
+// Value (or Raw) for SUCCESS and STARTED, Err for the other states.
+func EncodeResult(r *Result) ([]byte, error) {
+	if r.Err != nil {
+		tb := r.Traceback
+		if tb == "" {
+			tb = r.Err.Traceback
+		}
+		return ErrorResult(r.TaskID, r.State, r.Err, tb), nil
+	}
 	raw := r.Raw
-	var tb []byte
-	switch {
-	case r.Err != nil:
+	if raw == nil {
 		var err error
-		if raw, err = encodeException(r.Err); err != nil {
-			return nil, fmt.Errorf("queue: encode result of %s: %w", r.TaskID, err)
-		}
-		if tbs := r.Traceback; tbs != "" || r.Err.Traceback != "" {
-			if tbs == "" {
-				tbs = r.Err.Traceback
-			}
-			tb, _ = json.Marshal(tbs)
-		}
-	case raw == nil:
-		var err error
-		if raw, err = appendValue(nil, r.Value); err != nil {
+		if raw, err = AppendJSON(nil, r.Value); err != nil {
 			return nil, fmt.Errorf("queue: encode result of %s: %w", r.TaskID, err)
 		}
 	}
-	return resultMessage(r.TaskID, r.State, raw, tb), nil
+	return ResultBody(r.TaskID, r.State, raw, nil), nil
 }
 
-// resultMessage assembles the result body by hand: this is the hot path.
-func resultMessage(taskID string, state State, raw, traceback []byte) *Message {
+// ErrorResult is the document of a FAILURE, REVOKED or RETRY result. An
+// exception whose arguments cannot be encoded becomes kombu's EncodeError.
+func ErrorResult(taskID string, state State, exc *RemoteError, traceback string) []byte {
+	body, err := encodeException(exc)
+	if err != nil {
+		body, _ = encodeException(Exception("kombu.exceptions", "EncodeError", err.Error()))
+	}
+	var tb []byte
+	if traceback != "" {
+		tb = appendString(nil, traceback)
+	}
+	return ResultBody(taskID, state, body, tb)
+}
+
+// ResultBody assembles a result document from its parts (raw: the JSON of
+// the result field; traceback: a JSON string or nil). It is the hot path
+// of every worker, so it is built by hand.
+func ResultBody(taskID string, state State, raw, traceback []byte) []byte {
 	b := make([]byte, 0, 96+len(taskID)+len(raw)+len(traceback))
 	b = append(b, `{"task_id": `...)
 	b = appendString(b, taskID)
@@ -75,12 +85,7 @@ func resultMessage(taskID string, state State, raw, traceback []byte) *Message {
 		b = append(b, traceback...)
 	}
 	b = append(b, `, "children": []}`...)
-	return &Message{
-		ContentType:     contentTypeJSON,
-		ContentEncoding: encodingUTF8,
-		CorrelationID:   taskID,
-		Body:            b,
-	}
+	return b
 }
 
 func encodeException(e *RemoteError) ([]byte, error) {
@@ -90,11 +95,11 @@ func encodeException(e *RemoteError) ([]byte, error) {
 	}
 	module := e.Module
 	if module == "" {
-		module = errorModule
+		module = ErrorModule
 	}
 	b := appendString([]byte(`{"exc_type": `), e.Type)
 	b = append(b, `, "exc_message": `...)
-	b, err := appendValue(b, msg)
+	b, err := AppendJSON(b, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -103,22 +108,23 @@ func encodeException(e *RemoteError) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// DecodeResult reads a result message.
-func DecodeResult(m *Message) (*Result, error) {
-	if r, ok := decodeResultFast(m); ok {
+// DecodeResult reads a result document; id names the task when the
+// document does not (an rpc:// message's correlation id).
+func DecodeResult(body []byte, id string) (*Result, error) {
+	if r, ok := decodeResultFast(body); ok {
 		return r, nil
 	}
-	return decodeResultSlow(m)
+	return decodeResultSlow(body, id)
 }
 
-func decodeResultSlow(m *Message) (*Result, error) {
+func decodeResultSlow(body []byte, id string) (*Result, error) {
 	var rj resultJSON
-	if err := json.Unmarshal(m.Body, &rj); err != nil {
-		return nil, fmt.Errorf("queue: result message %s: %s", m.CorrelationID, jsonErr(err))
+	if err := json.Unmarshal(body, &rj); err != nil {
+		return nil, fmt.Errorf("queue: result message %s: %s", id, jsonErr(err))
 	}
 	r := &Result{TaskID: rj.TaskID, State: rj.Status, Raw: rj.Result}
 	if r.TaskID == "" {
-		r.TaskID = m.CorrelationID
+		r.TaskID = id
 	}
 	if r.TaskID == "" {
 		return nil, fmt.Errorf("queue: result message without task_id")
@@ -129,7 +135,7 @@ func decodeResultSlow(m *Message) (*Result, error) {
 	switch r.State {
 	case StateFailure, StateRevoked, StateRetry:
 		var ej excJSON
-		if err := unmarshalNumber(rj.Result, &ej); err != nil || ej.Type == "" {
+		if err := DecodeJSON(rj.Result, &ej); err != nil || ej.Type == "" {
 			// Not an exception dict: keep the value as text.
 			r.Err = &RemoteError{Type: "Exception", Module: "builtins", Message: []any{string(rj.Result)}}
 		} else {
@@ -146,7 +152,7 @@ func decodeResultSlow(m *Message) (*Result, error) {
 		r.Err.State = r.State
 	case StateSuccess, StateStarted:
 		if len(rj.Result) > 0 {
-			if err := unmarshalNumber(rj.Result, &r.Value); err != nil {
+			if err := DecodeJSON(rj.Result, &r.Value); err != nil {
 				return nil, fmt.Errorf("queue: result of %s: %s", r.TaskID, jsonErr(err))
 			}
 		}

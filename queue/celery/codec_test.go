@@ -1,8 +1,9 @@
-package queue
+package celery
 
 import (
 	"encoding/json"
 	"errors"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,9 +16,9 @@ func TestDecodeTaskFixtures(t *testing.T) {
 	sec := time.Second
 	tests := []struct {
 		fixture string
-		check   func(t *testing.T, m *Message, task *Task)
+		check   func(t *testing.T, m *broker.Message, task *Task)
 	}{
-		{"task_v2_add", func(t *testing.T, m *Message, task *Task) {
+		{"task_v2_add", func(t *testing.T, m *broker.Message, task *Task) {
 			want := &Task{ID: m.CorrelationID, Name: "tasks.add", Args: []any{num("4"), num("4")},
 				Kwargs: map[string]any{}, RootID: m.CorrelationID, ReplyTo: m.ReplyTo, Lang: "py", Origin: task.Origin, Protocol: 2}
 			if !reflect.DeepEqual(task, want) {
@@ -27,7 +28,7 @@ func TestDecodeTaskFixtures(t *testing.T) {
 				t.Errorf("origin %q", task.Origin)
 			}
 		}},
-		{"task_v2_kwargs", func(t *testing.T, m *Message, task *Task) {
+		{"task_v2_kwargs", func(t *testing.T, m *broker.Message, task *Task) {
 			wantArgs := []any{"x", num("1.5"), []any{num("1"), num("2")}, map[string]any{"k": nil}, "héllo ✓"}
 			if !reflect.DeepEqual(task.Args, wantArgs) {
 				t.Errorf("args %#v, want %#v", task.Args, wantArgs)
@@ -37,7 +38,7 @@ func TestDecodeTaskFixtures(t *testing.T) {
 				t.Errorf("kwargs %#v, want %#v", task.Kwargs, wantKw)
 			}
 		}},
-		{"task_v2_options", func(t *testing.T, m *Message, task *Task) {
+		{"task_v2_options", func(t *testing.T, m *broker.Message, task *Task) {
 			if task.TimeLimit != 10*sec || task.SoftTimeLimit != 5*sec {
 				t.Errorf("time limits hard %v soft %v, want 10s 5s (Celery sends [hard, soft])", task.TimeLimit, task.SoftTimeLimit)
 			}
@@ -54,7 +55,7 @@ func TestDecodeTaskFixtures(t *testing.T) {
 				t.Error("Celery sets the expiration property with expires")
 			}
 		}},
-		{"task_v2_link", func(t *testing.T, m *Message, task *Task) {
+		{"task_v2_link", func(t *testing.T, m *broker.Message, task *Task) {
 			if len(task.Callbacks) != 1 || task.Callbacks[0].Task != "tasks.add" ||
 				!reflect.DeepEqual(task.Callbacks[0].Args, []any{num("10")}) || task.Callbacks[0].Immutable {
 				t.Errorf("callbacks %+v", task.Callbacks)
@@ -63,21 +64,21 @@ func TestDecodeTaskFixtures(t *testing.T) {
 				t.Errorf("errbacks %+v", task.Errbacks)
 			}
 		}},
-		{"task_v2_chain", func(t *testing.T, m *Message, task *Task) {
+		{"task_v2_chain", func(t *testing.T, m *broker.Message, task *Task) {
 			if len(task.Chain) != 2 {
 				t.Fatalf("chain %+v", task.Chain)
 			}
 			next := task.Chain[len(task.Chain)-1]
-			if !reflect.DeepEqual(next.Args, []any{num("2")}) || next.option("task_id") == "" || next.option("reply_to") != m.ReplyTo {
+			if !reflect.DeepEqual(next.Args, []any{num("2")}) || next.Option("task_id") == "" || next.Option("reply_to") != m.ReplyTo {
 				t.Errorf("next in chain (stored last) = %+v", next)
 			}
 		}},
-		{"task_v2_unknown", func(t *testing.T, m *Message, task *Task) {
+		{"task_v2_unknown", func(t *testing.T, m *broker.Message, task *Task) {
 			if task.Name != "tasks.nope" {
 				t.Errorf("name %q", task.Name)
 			}
 		}},
-		{"task_v1_add", func(t *testing.T, m *Message, task *Task) {
+		{"task_v1_add", func(t *testing.T, m *broker.Message, task *Task) {
 			if task.Protocol != 1 || task.Name != "tasks.add" || task.ID != m.CorrelationID ||
 				!reflect.DeepEqual(task.Args, []any{num("4"), num("4")}) {
 				t.Errorf("v1 task %+v", task)
@@ -184,29 +185,29 @@ func TestEncodeTaskBody(t *testing.T) {
 }
 
 func TestDecodeTaskPoison(t *testing.T) {
-	good := func() *Message { return loadFixture(t, "task_v2_add") }
+	good := func() *broker.Message { return loadFixture(t, "task_v2_add") }
 	tests := []struct {
 		name   string
-		mutate func(m *Message)
+		mutate func(m *broker.Message)
 		reason string
 		noID   bool
 	}{
-		{"malformed json", func(m *Message) { m.Body = []byte(`[[4, 4], {}, {`) }, "not a JSON array", false},
-		{"content type pickle", func(m *Message) { m.ContentType = "application/x-python-serialize" }, "content type", false},
-		{"no content type", func(m *Message) { m.ContentType = "" }, "missing content type", false},
-		{"encoding", func(m *Message) { m.ContentEncoding = "binary" }, "content encoding", false},
-		{"missing task header", func(m *Message) { delete(m.Headers, "task") }, "missing task header", false},
-		{"no headers, array body", func(m *Message) { m.Headers = nil; m.CorrelationID = "" }, "not a protocol v1 object", true},
-		{"missing id header", func(m *Message) { delete(m.Headers, "id") }, "missing header id", false},
-		{"task not a string", func(m *Message) { m.Headers["task"] = int32(3) }, "header task", false},
-		{"two elements", func(m *Message) { m.Body = []byte(`[[4, 4], {}]`) }, "2 elements", false},
-		{"args object", func(m *Message) { m.Body = []byte(`[{"a": 1}, {}, null]`) }, "args", false},
-		{"kwargs list", func(m *Message) { m.Body = []byte(`[[1], [2], null]`) }, "kwargs", false},
-		{"retries string", func(m *Message) { m.Headers["retries"] = "x" }, "retries", false},
-		{"eta garbage", func(m *Message) { m.Headers["eta"] = "tomorrow" }, "eta", false},
-		{"timelimit scalar", func(m *Message) { m.Headers["timelimit"] = int32(5) }, "timelimit", false},
-		{"embed bad", func(m *Message) { m.Body = []byte(`[[], {}, {"callbacks": [{"args": []}]}]`) }, "signature", false},
-		{"trailing", func(m *Message) { m.Body = []byte(`[[], {}, null] x`) }, "not a JSON array", false},
+		{"malformed json", func(m *broker.Message) { m.Body = []byte(`[[4, 4], {}, {`) }, "not a JSON array", false},
+		{"content type pickle", func(m *broker.Message) { m.ContentType = "application/x-python-serialize" }, "content type", false},
+		{"no content type", func(m *broker.Message) { m.ContentType = "" }, "missing content type", false},
+		{"encoding", func(m *broker.Message) { m.ContentEncoding = "binary" }, "content encoding", false},
+		{"missing task header", func(m *broker.Message) { delete(m.Headers, "task") }, "missing task header", false},
+		{"no headers, array body", func(m *broker.Message) { m.Headers = nil; m.CorrelationID = "" }, "not a protocol v1 object", true},
+		{"missing id header", func(m *broker.Message) { delete(m.Headers, "id") }, "missing header id", false},
+		{"task not a string", func(m *broker.Message) { m.Headers["task"] = int32(3) }, "header task", false},
+		{"two elements", func(m *broker.Message) { m.Body = []byte(`[[4, 4], {}]`) }, "2 elements", false},
+		{"args object", func(m *broker.Message) { m.Body = []byte(`[{"a": 1}, {}, null]`) }, "args", false},
+		{"kwargs list", func(m *broker.Message) { m.Body = []byte(`[[1], [2], null]`) }, "kwargs", false},
+		{"retries string", func(m *broker.Message) { m.Headers["retries"] = "x" }, "retries", false},
+		{"eta garbage", func(m *broker.Message) { m.Headers["eta"] = "tomorrow" }, "eta", false},
+		{"timelimit scalar", func(m *broker.Message) { m.Headers["timelimit"] = int32(5) }, "timelimit", false},
+		{"embed bad", func(m *broker.Message) { m.Body = []byte(`[[], {}, {"callbacks": [{"args": []}]}]`) }, "signature", false},
+		{"trailing", func(m *broker.Message) { m.Body = []byte(`[[], {}, null] x`) }, "not a JSON array", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,7 +255,7 @@ func TestDecodeResultFixtures(t *testing.T) {
 		seen[tt.fixture] = true
 		t.Run(tt.fixture, func(t *testing.T) {
 			m := loadFixture(t, tt.fixture)
-			r, err := DecodeResult(m)
+			r, err := DecodeResult(m.Body, m.CorrelationID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,12 +290,12 @@ func TestDecodeResultFixtures(t *testing.T) {
 	}
 }
 
-// TestEncodeResultLikeCelery: dsys writes the result messages Celery writes.
+// TestEncodeResultLikeCelery: dsys writes the result documents Celery writes.
 func TestEncodeResultLikeCelery(t *testing.T) {
 	for _, name := range []string{"result_success", "result_success_object", "result_failure", "result_not_registered", "result_revoked", "result_retry"} {
 		t.Run(name, func(t *testing.T) {
 			celery := loadFixture(t, name)
-			r, err := DecodeResult(celery)
+			r, err := DecodeResult(celery.Body, celery.CorrelationID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,25 +303,21 @@ func TestEncodeResultLikeCelery(t *testing.T) {
 			if r.Err != nil {
 				r.Err.Traceback = ""
 			}
-			m, err := EncodeResult(r)
+			body, err := EncodeResult(r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.ContentType != celery.ContentType || m.ContentEncoding != celery.ContentEncoding ||
-				m.CorrelationID != celery.CorrelationID || m.Persistent {
-				t.Errorf("properties %+v, celery %+v", m, celery)
-			}
 			var got, want map[string]any
-			if err := json.Unmarshal(m.Body, &got); err != nil {
-				t.Fatalf("%s: %v", m.Body, err)
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%s: %v", body, err)
 			}
 			_ = json.Unmarshal(celery.Body, &want)
 			want["children"] = []any{} // Celery lists the retry's own id there; nobody reads it
 			if !reflect.DeepEqual(got, want) {
-				t.Errorf("body\n got  %s\n want %s", m.Body, celery.Body)
+				t.Errorf("body\n got  %s\n want %s", body, celery.Body)
 			}
-			if name == "result_success" && string(m.Body) != string(celery.Body) {
-				t.Errorf("SUCCESS body not byte-identical:\n got  %s\n want %s", m.Body, celery.Body)
+			if name == "result_success" && string(body) != string(celery.Body) {
+				t.Errorf("SUCCESS body not byte-identical:\n got  %s\n want %s", body, celery.Body)
 			}
 		})
 	}

@@ -3,9 +3,9 @@
 
 Run with Debian's python3-celery against a RabbitMQ (default the local one):
 
-    /usr/bin/python3 queue/testdata/capture_celery.py [AMQP_URL]
+    /usr/bin/python3 queue/celery/testdata/capture_celery.py [AMQP_URL]
 
-It writes queue/testdata/celery/*.json. Each file is one AMQP message as
+It writes queue/celery/testdata/celery/*.json. Each file is one AMQP message as
 RabbitMQ delivered it to a raw py-amqp consumer:
 
     {"name", "doc", "celery", "kombu", "properties": {...}, "headers": {...}, "body": "..."}

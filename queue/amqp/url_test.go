@@ -1,9 +1,9 @@
-package queue
+package amqp
 
 import (
 	"testing"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
 func TestNormalizeURL(t *testing.T) {
@@ -21,7 +21,7 @@ func TestNormalizeURL(t *testing.T) {
 			t.Errorf("NormalizeURL(%q): %v", tt.in, err)
 			continue
 		}
-		uri, err := amqp.ParseURI(got)
+		uri, err := amqp091.ParseURI(got)
 		if err != nil {
 			t.Errorf("NormalizeURL(%q) = %q: amqp091 rejects it: %v", tt.in, got, err)
 			continue

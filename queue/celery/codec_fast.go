@@ -1,4 +1,4 @@
-package queue
+package celery
 
 import (
 	"bytes"
@@ -203,8 +203,8 @@ func decodeV2BodyFast(body []byte, t *Task) bool {
 // decodeResultFast decodes a result object whose fields are task_id,
 // status, result, traceback and children, with a scalar result, a null
 // traceback and empty children, in any order.
-func decodeResultFast(m *Message) (*Result, bool) {
-	s := jsonScanner{b: m.Body}
+func decodeResultFast(body []byte) (*Result, bool) {
+	s := jsonScanner{b: body}
 	if !s.lit("{") {
 		return nil, false
 	}

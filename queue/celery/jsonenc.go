@@ -1,4 +1,4 @@
-package queue
+package celery
 
 import (
 	"encoding/json"
@@ -8,11 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// appendValue appends v as JSON with Python's json.dumps separators
+// AppendJSON appends v as JSON with Python's json.dumps separators
 // (", " and ": "), so dsys messages read like Celery's. It handles the JSON
 // types the codec produces without reflection and falls back to
 // encoding/json for anything else.
-func appendValue(b []byte, v any) ([]byte, error) {
+func AppendJSON(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -46,7 +46,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 				b = append(b, ", "...)
 			}
 			var err error
-			if b, err = appendValue(b, e); err != nil {
+			if b, err = AppendJSON(b, e); err != nil {
 				return nil, err
 			}
 		}
@@ -65,7 +65,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 			b = appendString(b, k)
 			b = append(b, ": "...)
 			var err error
-			if b, err = appendValue(b, x[k]); err != nil {
+			if b, err = AppendJSON(b, x[k]); err != nil {
 				return nil, err
 			}
 		}

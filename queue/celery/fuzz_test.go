@@ -1,7 +1,8 @@
-package queue
+package celery
 
 import (
 	"encoding/json"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"reflect"
 	"testing"
 )
@@ -17,7 +18,7 @@ func FuzzDecodeTask(f *testing.F) {
 	f.Add([]byte(`{"task": "t", "id": "i", "args": [1], "kwargs": {}}`), "", false)
 	f.Add([]byte(`[[], {}, {"callbacks": [{"task": "x"}]}]`), "2026-01-01T00:00:00", true)
 	f.Fuzz(func(t *testing.T, body []byte, eta string, v2 bool) {
-		m := &Message{ContentType: contentTypeJSON, ContentEncoding: encodingUTF8, CorrelationID: "cid", Body: body}
+		m := &broker.Message{ContentType: ContentType, ContentEncoding: ContentEncoding, CorrelationID: "cid", Body: body}
 		if v2 {
 			m.Headers = map[string]any{"task": "tasks.add", "id": "id1", "eta": eta, "retries": int32(1), "timelimit": []any{nil, 1.5}}
 		}
@@ -47,7 +48,7 @@ func FuzzDecodeResult(f *testing.F) {
 	}
 	f.Add([]byte(`{"task_id": "x", "status": "FAILURE", "result": "plain"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := DecodeResult(&Message{CorrelationID: "c", Body: body})
+		r, err := DecodeResult(body, "c")
 		if err == nil && r.TaskID == "" {
 			t.Fatal("accepted a result without a task id")
 		}
@@ -61,22 +62,22 @@ func FuzzAppendValue(f *testing.F) {
 	f.Add(`{"k": 8.0, "n": -1e300}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		var v any
-		if err := unmarshalNumber([]byte(in), &v); err != nil {
+		if err := DecodeJSON([]byte(in), &v); err != nil {
 			return
 		}
-		out, err := appendValue(nil, v)
+		out, err := AppendJSON(nil, v)
 		if err != nil {
-			t.Fatalf("appendValue(%s): %v", in, err)
+			t.Fatalf("AppendJSON(%s): %v", in, err)
 		}
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON %q from %q", out, in)
 		}
 		var a any
-		if err := unmarshalNumber(out, &a); err != nil {
+		if err := DecodeJSON(out, &a); err != nil {
 			t.Fatalf("%q from %q: %v", out, in, err)
 		}
 		if !reflect.DeepEqual(a, v) {
-			t.Fatalf("appendValue changed the value: %q → %q", in, out)
+			t.Fatalf("AppendJSON changed the value: %q → %q", in, out)
 		}
 	})
 }
@@ -117,12 +118,11 @@ func FuzzFastResult(f *testing.F) {
 	f.Add([]byte(`{"status":"SUCCESS","result":"x","task_id":"b"}`))
 	f.Add([]byte(`{"task_id": "a", "task_id": "b", "status": "SUCCESS", "result": 1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m := &Message{CorrelationID: "c", Body: body}
-		fast, ok := decodeResultFast(m)
+		fast, ok := decodeResultFast(body)
 		if !ok {
 			return
 		}
-		slow, err := decodeResultSlow(m)
+		slow, err := decodeResultSlow(body, "c")
 		if err != nil {
 			t.Fatalf("fast path accepted %q, general path: %v", body, err)
 		}

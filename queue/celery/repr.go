@@ -1,4 +1,4 @@
-package queue
+package celery
 
 import (
 	"encoding/json"
