@@ -60,9 +60,8 @@ func TestDaskCompatDigits(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Chunk 0's first row starts the array.
-		buf := make([]float64, npBlock)
 		var got []string
-		if err := src.read(t.Context(), 0, buf, func(a []float64) error {
+		if err := src.read(t.Context(), 0, newWorkerState(), func(a []float64, _ []int64) error {
 			if got == nil {
 				for _, v := range a[:min(len(a), 5, c.Chunks[len(c.Chunks)-1])] {
 					got = append(got, FormatFloat(v))

@@ -71,3 +71,64 @@ func twoSum(s, c, b float64) (float64, float64) {
 	}
 	return t, c
 }
+
+// pairwiseSqDev is Σ(v-m)² and Σ(v-m) over a, both summed in pairwiseSum's
+// order (eight accumulators in blocks of 128, halves above), so that their
+// errors grow as O(log n).
+func pairwiseSqDev(a []float64, m float64) (sq, dev float64) {
+	n := len(a)
+	switch {
+	case n < 8:
+		for _, v := range a {
+			d := v - m
+			sq += d * d
+			dev += d
+		}
+		return sq, dev
+	case n <= 128:
+		var s [8]float64
+		var c [8]float64
+		b := a[:n-n%8]
+		for len(b) >= 8 {
+			for i := range 8 {
+				d := b[i] - m
+				s[i] += d * d
+				c[i] += d
+			}
+			b = b[8:]
+		}
+		sq = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+		dev = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]))
+		for _, v := range a[n-n%8:] {
+			d := v - m
+			sq += d * d
+			dev += d
+		}
+		return sq, dev
+	default:
+		n2 := n / 2
+		n2 -= n2 % 8
+		s1, d1 := pairwiseSqDev(a[:n2], m)
+		s2, d2 := pairwiseSqDev(a[n2:], m)
+		return s1 + s2, d1 + d2
+	}
+}
+
+// twoDiff is a-b as an exact unevaluated sum hi+lo (Knuth's TwoSum).
+func twoDiff(a, b float64) (hi, lo float64) {
+	s := a - b
+	bb := s - a
+	return s, (a - (s - bb)) - (b + bb)
+}
+
+// fastTwoSum is a+b as an exact unevaluated sum, for |a| ≥ |b| (Dekker).
+func fastTwoSum(a, b float64) (hi, lo float64) {
+	s := a + b
+	return s, b - (s - a)
+}
+
+// ddAdd adds b to the double-double (hi, lo) and renormalises.
+func ddAdd(hi, lo, b float64) (float64, float64) {
+	s, e := twoSum(hi, 0, b)
+	return fastTwoSum(s, e+lo)
+}

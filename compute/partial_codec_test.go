@@ -40,6 +40,7 @@ func TestPartialRoundTrips(t *testing.T) {
 }
 
 func samePartial(p, q Partial) bool {
-	return p.Count == q.Count && p.NaN == q.NaN && p.HasMM == q.HasMM &&
-		sameBits([]float64{p.Sum, p.SumC, p.Mean, p.M2, p.Min, p.Max}, []float64{q.Sum, q.SumC, q.Mean, q.M2, q.Min, q.Max})
+	pf, qf := p.floats(), q.floats()
+	return p.Count == q.Count && p.NaN == q.NaN && p.HasMM == q.HasMM && p.Frac == q.Frac && p.Inf == q.Inf &&
+		p.ISum == q.ISum && p.IMin == q.IMin && p.IMax == q.IMax && sameBits(pf[:], qf[:])
 }

@@ -31,13 +31,15 @@ type Header struct {
 // ErrFormat marks malformed or unsupported files.
 var ErrFormat = errors.New("npy: bad file")
 
-type formatError struct{ msg string }
+// FormatError says what is wrong with a file; Msg is the message without
+// the package prefix, for callers that name the file themselves.
+type FormatError struct{ Msg string }
 
-func (e *formatError) Error() string        { return "npy: " + e.msg }
-func (e *formatError) Is(target error) bool { return target == ErrFormat }
+func (e *FormatError) Error() string        { return "npy: " + e.Msg }
+func (e *FormatError) Is(target error) bool { return target == ErrFormat }
 
 func errorf(format string, args ...any) error {
-	return &formatError{msg: fmt.Sprintf(format, args...)}
+	return &FormatError{Msg: fmt.Sprintf(format, args...)}
 }
 
 // ReadHeader reads the magic, version and header of a .npy stream, leaving
