@@ -96,6 +96,13 @@ func (p *Partial) Merge(q *Partial) {
 	na, nb := float64(p.Count), float64(q.Count)
 	n := na + nb
 	dh, dl := twoDiff(q.Mean, p.Mean)
+	if math.IsInf(dh, 0) {
+		// Means of opposite signs beyond float64's range apart: the
+		// variance overflows, and the mean is a weighted sum.
+		p.Mean, p.MeanC, p.M2 = p.Mean*(na/n)+q.Mean*(nb/n), 0, math.Inf(1)
+		p.Count += q.Count
+		return
+	}
 	d := dh + (dl + (q.MeanC - p.MeanC))
 	p.Mean, p.MeanC = ddAdd(p.Mean, p.MeanC, d*(nb/n))
 	p.M2 += q.M2 + d*(d*(na*(nb/n)))
