@@ -306,7 +306,7 @@ func (a *ArrayFile) read(ctx context.Context, k int, w *workerState, fn func([]f
 	flush := func() error {
 		var iv []int64
 		if a.decodeInt != nil {
-			iv = w.ibuf[:m]
+			iv = w.ints()[:m]
 		}
 		err := fn(w.buf[:m], iv)
 		m = 0
@@ -380,7 +380,7 @@ func (a *ArrayFile) decodeInto(w *workerState, m, c int, b []byte) {
 		a.decode(w.buf[m:m+c], b)
 		return
 	}
-	iv := w.ibuf[m : m+c]
+	iv := w.ints()[m : m+c]
 	a.decodeInt(iv, b)
 	f := w.buf[m : m+c]
 	if a.dtype.Unsigned64() {
@@ -414,7 +414,7 @@ func (a *ArrayFile) pieces(b []byte, n int, w *workerState, fn func([]float64, [
 		a.decodeInto(w, 0, m, b[:m*isz])
 		var iv []int64
 		if a.decodeInt != nil {
-			iv = w.ibuf[:m]
+			iv = w.ints()[:m]
 		}
 		if err := fn(w.buf[:m], iv); err != nil {
 			return err

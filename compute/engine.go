@@ -14,7 +14,7 @@ type chunkFunc func(ctx context.Context, k int, w *workerState) error
 // workerState is the scratch memory one worker owns.
 type workerState struct {
 	buf     []float64 // one npBlock piece
-	ibuf    []int64   // its exact integers (integer sources)
+	ibuf    []int64   // its exact integers (integer sources; see ints)
 	scratch []float64 // NaN compaction, npBlock
 	chunkF  []float64 // a whole chunk, for axis reductions
 	chunkI  []int64
@@ -29,7 +29,15 @@ type workerState struct {
 }
 
 func newWorkerState() *workerState {
-	return &workerState{buf: make([]float64, npBlock), ibuf: make([]int64, npBlock), scratch: make([]float64, npBlock)}
+	return &workerState{buf: make([]float64, npBlock), scratch: make([]float64, npBlock)}
+}
+
+// ints is the npBlock integer piece, allocated on first use.
+func (w *workerState) ints() []int64 {
+	if w.ibuf == nil {
+		w.ibuf = make([]int64, npBlock)
+	}
+	return w.ibuf
 }
 
 // colBuf is the worker's i-th column buffer, n long (contents undefined).

@@ -32,7 +32,7 @@ func (t *Text) reduce(ctx context.Context, o *Options) (*Result, error) {
 	nd := o.Op.needs()
 	sc := streamConfig{
 		name: t.Name, r: newStreamReader(t.R), blockSize: blockBytes(t.BlockBytes), width: 1, stripBOM: true,
-		cut: lastSpaceCut, maxRun: maxToken, runMsg: fmt.Sprintf("a token longer than %d bytes: not a number", maxToken),
+		cut: lastSpaceCut, maxRun: maxToken, runMsg: errLongToken,
 		parse: func(b []byte, w *workerState) ([]Partial, *parseError) { return parseText(b, w, nd) },
 	}
 	if t.Column != "" {
@@ -144,7 +144,7 @@ func parseText(b []byte, w *workerState, nd needs) ([]Partial, *parseError) {
 // token parses one number token at pos of its block.
 func (a *valueAcc) token(w *workerState, nd needs, tok []byte, pos int) *parseError {
 	if len(tok) > maxToken {
-		return &parseError{pos: pos, msg: fmt.Sprintf("a token of %d bytes: not a number", len(tok))}
+		return &parseError{pos: pos, msg: errLongToken}
 	}
 	if iv, ok := parseIntToken(tok); ok {
 		a.ints.add(iv)
@@ -198,6 +198,9 @@ func parseTextField(b []byte, w *workerState, nd needs, col int) ([]Partial, *pa
 	}
 	return acc.done(w, nd), nil
 }
+
+// errLongToken is the error of a token longer than maxToken.
+var errLongToken = fmt.Sprintf("a token longer than %d bytes: not a number", maxToken)
 
 // spaceTab marks the bytes that separate numbers: space, \t, \n, \v, \f, \r.
 var spaceTab = [256]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': true, '\r': true}
