@@ -103,11 +103,14 @@ func (in *Input) NPY(ctx context.Context, o FileOptions) (*ArrayFile, error) {
 		hr = in.sr.bind(ctx)
 	}
 	h, err := npy.ReadHeader(hr)
-	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, npy.ErrFormat):
 		return nil, inputErrWrap(err, "%s: %s", in.Name, inputMsg(err))
+	default:
+		return nil, fmt.Errorf("compute: reading %s: %w", in.Name, err)
 	}
 	return in.array(h.DType, h.Shape, h.Fortran, h.DataOffset, o, true)
 }
