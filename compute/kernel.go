@@ -25,7 +25,6 @@ func reduceBlockTo(p *Partial, a []float64, nd needs, scratch []float64) {
 		s := pairwiseSum(a)
 		probe = s * 0
 		p.Sum = s
-		p.Mean = s / float64(len(a))
 	}
 	if nd.minmax {
 		p.Min, p.Max = minMax(a)
@@ -40,8 +39,8 @@ func reduceBlockTo(p *Partial, a []float64, nd needs, scratch []float64) {
 		*p = reduceBlockSlow(a, nd, scratch)
 		return
 	}
-	if nd.m2 {
-		p.Mean, p.MeanC, p.M2 = meanM2(a, p.Mean)
+	if nd.m2 { // the mean only serves M2's merges
+		p.Mean, p.MeanC, p.M2 = meanM2(a, p.Sum/float64(len(a)))
 	}
 }
 

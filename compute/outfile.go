@@ -1,7 +1,6 @@
 package compute
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -187,28 +186,25 @@ func outDType(res *Result) (npy.DType, error) {
 }
 
 // encodeNPY writes the header and the values, checking ctx now and then.
-func encodeNPY(f io.Writer, dt npy.DType, res *Result, ctx context.Context) error {
-	w := bufio.NewWriterSize(f, 1<<16)
-	if _, err := w.Write(npy.EncodeHeader(dt, false, res.Shape)); err != nil {
-		return err
-	}
-	var b [8]byte
+func encodeNPY(w io.Writer, dt npy.DType, res *Result, ctx context.Context) error {
+	b := npy.EncodeHeader(dt, false, res.Shape)
 	for i := range res.Len() {
-		if i%(1<<16) == 0 {
+		v := res.Elem(i)
+		u := v.Int.Lo
+		if dt.Kind == 'f' {
+			u = math.Float64bits(v.Float)
+		}
+		b = binary.LittleEndian.AppendUint64(b, u)
+		if len(b) >= 1<<16 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-		}
-		v := res.Elem(i)
-		switch dt.Kind {
-		case 'f':
-			binary.LittleEndian.PutUint64(b[:], math.Float64bits(v.Float))
-		default:
-			binary.LittleEndian.PutUint64(b[:], v.Int.Lo)
-		}
-		if _, err := w.Write(b[:]); err != nil {
-			return err
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
 		}
 	}
-	return w.Flush()
+	_, err := w.Write(b)
+	return err
 }

@@ -149,6 +149,9 @@ func (p *Partial) total() float64 {
 
 // mean is the sum over Count, computed without overflowing on the way.
 func (p *Partial) mean() float64 {
+	if p.Inf == 0 && p.Big == 0 && p.BigC == 0 {
+		return (p.Sum + p.SumC) / float64(p.Count)
+	}
 	if f, ok := p.infinite(); ok {
 		return f
 	}
