@@ -60,15 +60,22 @@ func writeComputeText(out io.Writer, res *compute.Result) error {
 			b = res.AppendText(b, i)
 		}
 		b = append(b, '\n')
-		if len(b) >= 1<<15 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
+		var err error
+		if b, err = spill(w, b); err != nil {
+			return err
 		}
 	}
 	_, err := w.Write(b)
 	return flushErr(w, err)
+}
+
+// spill writes b to w once it holds 32 KiB, and returns it emptied.
+func spill(w io.Writer, b []byte) ([]byte, error) {
+	if len(b) < 1<<15 {
+		return b, nil
+	}
+	_, err := w.Write(b)
+	return b[:0], err
 }
 
 func flushErr(w *bufio.Writer, err error) error {
@@ -141,11 +148,8 @@ func writeComputeJSON(out io.Writer, res *compute.Result, opts *computeOptions, 
 		} else {
 			b = appendValueJSON(b, res.Elem(i))
 		}
-		if len(b) >= 1<<15 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
+		if b, err = spill(w, b); err != nil {
+			return err
 		}
 	}
 	if !scalar {

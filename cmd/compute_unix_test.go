@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,50 +44,15 @@ func TestComputeSIGINTWhileWaitingOnAPipe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer w.Close()
-			cmd := exec.Command(bin, append([]string{"compute", "mean", "--log-level", "debug"}, c.args...)...)
-			cmd.Stdin = r
-			stderr, _ := cmd.StderrPipe()
-			if err := cmd.Start(); err != nil {
+			defer r.Close()
+			defer w.Close() // open, and silent after first, until the test ends
+			if _, err := w.WriteString(c.first); err != nil {
 				t.Fatal(err)
 			}
-			r.Close()
-			if c.first != "" {
-				if _, err := w.WriteString(c.first); err != nil {
-					t.Fatal(err)
-				}
-			}
-			started := make(chan struct{})
-			drained := make(chan struct{})
-			go func() {
-				defer close(drained)
-				sc := bufio.NewScanner(stderr)
-				once := false
-				for sc.Scan() {
-					if !once && strings.Contains(sc.Text(), "compute: opening the input") {
-						once = true
-						close(started)
-					}
-				}
-			}()
-			select {
-			case <-started:
-			case <-time.After(20 * time.Second):
-				cmd.Process.Kill()
-				t.Fatal("dsys did not start within 20s")
-			}
-			sent := time.Now()
-			cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-drained:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-drained
-				cmd.Wait()
-				t.Fatal("still waiting on the pipe 10s after SIGINT")
-			}
-			err = cmd.Wait()
-			if d := time.Since(sent); d > 2*time.Second {
+			cmd := exec.Command(bin, append([]string{"compute", "mean", "--log-level", "debug"}, c.args...)...)
+			cmd.Stdin = r
+			d, err := interruptWhenLogged(t, cmd, "compute: opening the input")
+			if d > 2*time.Second {
 				t.Errorf("took %v to exit after SIGINT", d)
 			}
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted {

@@ -62,9 +62,9 @@ func meanM2(a []float64, m0 float64) (mean, meanC, m2 float64) {
 // reduceBlockSlow handles blocks holding NaN or ±Inf, or whose sum
 // overflows: NaNs are counted and left out, infinities are recorded in Inf
 // and left out of the sums, and finite values of huge magnitude are summed
-// scaled down (in Big) so that their sum cannot overflow.
+// scaled down (in Big) so that no partial sum overflows.
 func reduceBlockSlow(a []float64, nd needs, scratch []float64) Partial {
-	k := 0
+	vals := scratch[:0]
 	var inf uint8
 	for _, v := range a {
 		switch {
@@ -75,61 +75,53 @@ func reduceBlockSlow(a []float64, nd needs, scratch []float64) Partial {
 		case math.IsInf(v, -1):
 			inf |= infNeg
 		}
-		scratch[k] = v
-		k++
+		vals = append(vals, v)
 	}
-	p := Partial{Count: int64(k), NaN: int64(len(a) - k), Inf: inf, Frac: true}
-	if k == 0 {
+	p := Partial{Count: int64(len(vals)), NaN: int64(len(a) - len(vals)), Inf: inf, Frac: true}
+	if len(vals) == 0 {
 		return p
 	}
-	b := scratch[:k]
 	if nd.minmax {
-		p.Min, p.Max = minMax(b)
+		p.Min, p.Max = minMax(vals)
 		p.HasMM = true
 	}
 	if !nd.sum && !nd.m2 {
 		return p
 	}
-	// The finite values: those below bigFrom summed as they are, the
-	// others scaled by 2^-bigScale (exact: they are far from subnormal).
-	f := 0
-	for _, v := range b {
-		if math.Abs(v) < bigFrom {
-			b[f] = v
-			f++
+	finite := vals[:0]
+	for _, v := range vals {
+		if !math.IsInf(v, 0) {
+			finite = append(finite, v)
 		}
 	}
-	small := b[:f]
-	var big []float64
-	for _, v := range a {
-		if v == v && !math.IsInf(v, 0) && math.Abs(v) >= bigFrom {
-			big = append(big, math.Ldexp(v, -bigScale))
+	if len(finite) == 0 {
+		return p
+	}
+	// Huge values last, summed scaled by 2^-bigScale (exactly: they are
+	// far from subnormal) and scaled back for M2.
+	h := len(finite)
+	for i := 0; i < h; {
+		if math.Abs(finite[i]) >= bigFrom {
+			h--
+			finite[i], finite[h] = finite[h], finite[i]
+		} else {
+			i++
 		}
 	}
-	p.Sum = pairwiseSum(small)
-	if len(big) > 0 {
-		p.Big = pairwiseSum(big)
+	big := finite[h:]
+	p.Sum = pairwiseSum(finite[:h])
+	for i := range big {
+		big[i] = math.Ldexp(big[i], -bigScale)
 	}
-	finite := f + len(big)
-	if finite == 0 || !nd.m2 || inf != 0 {
-		if finite > 0 {
-			q := Partial{Count: int64(finite), Sum: p.Sum, Big: p.Big}
-			p.Mean = q.mean()
-		}
-		return p // with infinities the variance is NaN: no M2 needed
+	p.Big = pairwiseSum(big)
+	for i := range big {
+		big[i] = math.Ldexp(big[i], bigScale)
 	}
-	q := Partial{Count: int64(finite), Sum: p.Sum, Big: p.Big}
-	m0 := q.mean()
-	vals := small
-	if len(big) > 0 {
-		vals = make([]float64, 0, finite)
-		for _, v := range a {
-			if v == v && !math.IsInf(v, 0) {
-				vals = append(vals, v)
-			}
-		}
+	q := Partial{Count: int64(len(finite)), Sum: p.Sum, Big: p.Big}
+	p.Mean = q.mean()
+	if nd.m2 && inf == 0 { // with infinities the variance is NaN: no M2
+		p.Mean, p.MeanC, p.M2 = meanM2(finite, p.Mean)
 	}
-	p.Mean, p.MeanC, p.M2 = meanM2(vals, m0)
 	return p
 }
 

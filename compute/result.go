@@ -130,8 +130,8 @@ func (r *Result) Value() float64 {
 	return r.Elem(0).Float
 }
 
-// Summary is count, mean, std, min and max of element i; for other ops than
-// Stats it is computed from the kept value only where that op provides it.
+// Summary is count, mean, std, min and max of element i of a Stats result
+// (the zero Summary for other ops, whose results keep one value only).
 func (r *Result) Summary(i int) Summary {
 	switch {
 	case r.fill != nil:

@@ -15,7 +15,7 @@ type arraySource interface {
 	// pieces of at most npBlock values, so that NumPy's buffer boundaries
 	// fall where NumPy puts them: as float64s, and for an integer source
 	// also exactly, as int64s (uint64 bits for unsigned 64-bit data). w's
-	// buf and ibuf are the scratch for the values. A piece is only valid
+	// buf (and ints) are the scratch for the values. A piece is only valid
 	// during the call.
 	read(ctx context.Context, k int, w *workerState, fn func(f []float64, i []int64) error) error
 	// integer reports whether the values are integers or booleans, and

@@ -74,32 +74,18 @@ func reduceStrided(dst []Partial, slab []float64, L, inner int, nd needs, w *wor
 			}
 		}
 	})
-	finite := func(c int) int64 {
-		p := &dst[c]
-		if p.Inf == 0 {
-			return p.Count
-		}
-		n := int64(0)
-		for r := range L {
-			if v := slab[r*inner+c]; v-v == 0 {
-				n++
-			}
-		}
-		return n
-	}
 	means := w.colBuf(1, inner)
 	for c := range dst {
 		p := &dst[c]
 		p.Sum = sums[c]
-		if math.IsInf(p.Sum, 0) || math.IsNaN(p.Sum) {
-			redoColumn(p, slab, L, inner, c, nd, w)
-			means[c] = math.NaN() // no second pass for this column
-			continue
+		means[c] = math.NaN() // no second pass for this column…
+		switch {
+		case math.IsInf(p.Sum, 0) || math.IsNaN(p.Sum):
+			redoColumn(p, slab, L, inner, c, nd, w) // …whose sum overflowed
+		case p.Inf == 0 && p.Count > 0: // …nor for infinities (the variance is NaN)
+			p.Mean = p.Sum / float64(p.Count)
+			means[c] = p.Mean
 		}
-		if n := finite(c); n > 0 {
-			p.Mean = p.Sum / float64(n)
-		}
-		means[c] = p.Mean
 	}
 	if !nd.m2 {
 		return
@@ -116,7 +102,7 @@ func reduceStrided(dst []Partial, slab []float64, L, inner int, nd needs, w *wor
 	colPairwise2(sq, dev, slab, L, inner, w, devPass)
 	for c := range dst {
 		p := &dst[c]
-		if math.IsNaN(means[c]) || p.Inf != 0 || p.Count == 0 {
+		if math.IsNaN(means[c]) {
 			continue
 		}
 		n := float64(p.Count)

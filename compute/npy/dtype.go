@@ -116,62 +116,22 @@ func (t DType) DecodeFunc() func(dst []float64, src []byte) {
 				dst[i] = HalfToFloat64(bo.Uint16(src[2*i:]))
 			}
 		}
-	case t.Kind == 'i' && t.Size == 8:
+	case t.Integer():
+		// Exactly through the integer decoder, then rounded to float64.
+		di, unsigned := t.DecodeIntFunc(), t.Unsigned64()
 		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(int64(bo.Uint64(src[8*i:])))
-			}
-		}
-	case t.Kind == 'i' && t.Size == 4:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(int32(bo.Uint32(src[4*i:])))
-			}
-		}
-	case t.Kind == 'i' && t.Size == 2:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(int16(bo.Uint16(src[2*i:])))
-			}
-		}
-	case t.Kind == 'i' && t.Size == 1:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(int8(src[i]))
-			}
-		}
-	case t.Kind == 'u' && t.Size == 8:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(bo.Uint64(src[8*i:]))
-			}
-		}
-	case t.Kind == 'u' && t.Size == 4:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(bo.Uint32(src[4*i:]))
-			}
-		}
-	case t.Kind == 'u' && t.Size == 2:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(bo.Uint16(src[2*i:]))
-			}
-		}
-	case t.Kind == 'u' && t.Size == 1:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(src[i])
-			}
-		}
-	case t.Kind == 'b':
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				if src[i] != 0 {
-					dst[i] = 1
-				} else {
-					dst[i] = 0
+			var tmp [256]int64
+			for len(dst) > 0 {
+				n := min(len(dst), len(tmp))
+				di(tmp[:n], src[:n*t.Size])
+				for i, v := range tmp[:n] {
+					if unsigned {
+						dst[i] = float64(uint64(v))
+					} else {
+						dst[i] = float64(v)
+					}
 				}
+				dst, src = dst[n:], src[n*t.Size:]
 			}
 		}
 	}
