@@ -48,7 +48,7 @@ type csvLine struct {
 func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 	if len(o.Axis) > 0 {
 		if red, err := o.reduced(2); err != nil || !red[0] || red[1] {
-			return nil, inputErr("%s: CSV input is reduced per column (axis 0); axes %s are not supported", c.Name, FormatShape(o.Axis))
+			return nil, inputErr("%s: CSV input is reduced per column (axis 0), not along axes (%s)", c.Name, FormatShape(o.Axis))
 		}
 	}
 	delim := c.Delimiter
