@@ -72,46 +72,39 @@ func twoSum(s, c, b float64) (float64, float64) {
 	return t, c
 }
 
-// pairwiseSqDev is Σ(v-m)² and Σ(v-m) over a, both summed in pairwiseSum's
-// order (eight accumulators in blocks of 128, halves above), so that their
-// errors grow as O(log n).
+// pairwiseSqDev is Σ(v-m)² and Σ(v-m) over a, summed pairwise: runs of up
+// to 128 values in four lanes, halves above, so that their errors grow as
+// O(log n).
 func pairwiseSqDev(a []float64, m float64) (sq, dev float64) {
 	n := len(a)
-	switch {
-	case n < 8:
-		for _, v := range a {
-			d := v - m
-			sq += d * d
-			dev += d
-		}
-		return sq, dev
-	case n <= 128:
-		var s [8]float64
-		var c [8]float64
-		b := a[:n-n%8]
-		for len(b) >= 8 {
-			for i := range 8 {
-				d := b[i] - m
-				s[i] += d * d
-				c[i] += d
-			}
-			b = b[8:]
-		}
-		sq = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
-		dev = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]))
-		for _, v := range a[n-n%8:] {
-			d := v - m
-			sq += d * d
-			dev += d
-		}
-		return sq, dev
-	default:
+	if n > 128 {
 		n2 := n / 2
 		n2 -= n2 % 8
 		s1, d1 := pairwiseSqDev(a[:n2], m)
 		s2, d2 := pairwiseSqDev(a[n2:], m)
 		return s1 + s2, d1 + d2
 	}
+	var s0, s1, s2, s3, c0, c1, c2, c3 float64
+	b := a[:n-n%4]
+	for len(b) >= 4 {
+		d0, d1, d2, d3 := b[0]-m, b[1]-m, b[2]-m, b[3]-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+		c0 += d0
+		c1 += d1
+		c2 += d2
+		c3 += d3
+		b = b[4:]
+	}
+	sq, dev = (s0+s1)+(s2+s3), (c0+c1)+(c2+c3)
+	for _, v := range a[n-n%4:] {
+		d := v - m
+		sq += d * d
+		dev += d
+	}
+	return sq, dev
 }
 
 // twoDiff is a-b as an exact unevaluated sum hi+lo (Knuth's TwoSum).
