@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -19,7 +20,34 @@ const partialBinaryLen = 1 + 2*8 + 9*8 + 3*16 + 2
 // counts, IEEE 754 floats and two's complement integers, then the flags),
 // exactly, NaN and infinities included.
 func (p Partial) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, partialBinaryLen)
+	return p.appendBinary(make([]byte, 0, partialBinaryLen)), nil
+}
+
+// AppendPartials appends the binary encodings of ps (MarshalBinary's, one
+// after another) to b: a chunk's vector as it travels between processes.
+func AppendPartials(b []byte, ps []Partial) []byte {
+	b = slices.Grow(b, len(ps)*partialBinaryLen)
+	for i := range ps {
+		b = ps[i].appendBinary(b)
+	}
+	return b
+}
+
+// DecodePartials decodes what AppendPartials wrote.
+func DecodePartials(b []byte) ([]Partial, error) {
+	if len(b)%partialBinaryLen != 0 {
+		return nil, fmt.Errorf("compute: %d bytes are not a whole number of %d-byte partial states", len(b), partialBinaryLen)
+	}
+	ps := make([]Partial, len(b)/partialBinaryLen)
+	for i := range ps {
+		if err := ps[i].UnmarshalBinary(b[i*partialBinaryLen : (i+1)*partialBinaryLen]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+func (p *Partial) appendBinary(b []byte) []byte {
 	b = append(b, partialVersion)
 	b = binary.LittleEndian.AppendUint64(b, uint64(p.Count))
 	b = binary.LittleEndian.AppendUint64(b, uint64(p.NaN))
@@ -37,7 +65,7 @@ func (p Partial) MarshalBinary() ([]byte, error) {
 	if p.Frac {
 		flags |= 2
 	}
-	return append(b, flags, p.Inf), nil
+	return append(b, flags, p.Inf)
 }
 
 func (p *Partial) floats() [9]float64 {
