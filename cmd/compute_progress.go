@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/dsys-dev/dsys/compute/cluster"
 )
 
 // computeProgress draws a progress bar on stderr (chunks done, rate, ETA)
@@ -16,8 +19,9 @@ type computeProgress struct {
 	label   string
 	start   time.Time
 
-	mu  sync.Mutex
-	bar *progressbar.ProgressBar
+	mu      sync.Mutex
+	bar     *progressbar.ProgressBar
+	workers int // in the label
 }
 
 // progressDelay is how long a job runs before its bar appears.
@@ -58,6 +62,21 @@ func (p *computeProgress) update(done, total int) {
 		)
 	}
 	_ = p.bar.Set(done)
+}
+
+// cluster is the cluster.Config.Progress callback: chunks done, and the
+// workers seen so far in the bar's label.
+func (p *computeProgress) cluster(pr cluster.Progress) {
+	if !p.enabled {
+		return
+	}
+	p.update(pr.Done, pr.Total)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil && pr.Workers != p.workers {
+		p.workers = pr.Workers
+		p.bar.Describe(fmt.Sprintf("%s on %d %s", p.label, pr.Workers, plural(pr.Workers, "worker", "workers")))
+	}
 }
 
 // finish clears the bar before results print.

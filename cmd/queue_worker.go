@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/dsys-dev/dsys/compute/cluster"
 	"github.com/dsys-dev/dsys/config"
 	"github.com/dsys-dev/dsys/queue"
 )
@@ -30,8 +31,9 @@ func newQueueWorkerCmd(app *App) *cobra.Command {
 		Use:   "worker",
 		Short: "Consume task queues and run the tasks (Celery-compatible)",
 		Long: `Consume task queues and run their tasks: the built-ins (add, mul, sum, echo,
-sleep, fail) under their own names, and the tasks of queue.tasks (a built-in under
-a Celery name such as tasks.add, or a command run without a shell).
+sleep, fail) under their own names, the chunks of dsys compute --cluster
+(dsys.compute.chunk), and the tasks of queue.tasks (a built-in under a Celery
+name such as tasks.add, or a command run without a shell).
 
 Results go back over Celery's rpc:// protocol, so Python Celery clients and
 dsys submit both work. One log line per task (id, name, state, duration) goes to
@@ -124,6 +126,13 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		maxRedeliveries = -1 // library: none allowed
 	}
 	host, _ := os.Hostname()
+	node := fmt.Sprintf("dsys@%s", host)
+	// The chunk task of dsys compute --cluster, registered here because
+	// the queue library knows nothing of compute (and compute nothing of
+	// queues): compute/cluster is the bridge, and only the CLI holds both.
+	if err := cluster.Register(reg, cluster.WorkerConfig{Node: node, Transport: b, Logger: app.Log}); err != nil {
+		return withExitCode(ExitUsage, err)
+	}
 	w := queue.NewWorker(b, reg, queue.WorkerConfig{
 		Queues:          queues,
 		Concurrency:     cfg.Concurrency,
@@ -131,7 +140,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		MaxRedeliveries: maxRedeliveries,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		MaxMessageSize:  int(cfg.MaxMessageSize),
-		Hostname:        fmt.Sprintf("dsys@%s", host),
+		Hostname:        node,
 		Logger:          app.Log,
 		Metrics:         metrics,
 	})
