@@ -96,7 +96,7 @@ func FuzzHandshake(f *testing.F) {
 		go func() {
 			defer close(done)
 			fr := newFrameReader(a, 1<<20)
-			_, _, _ = handshake(a, fr, sec, Rep, nil, plain, 10*time.Millisecond)
+			_, _ = handshake(a, fr, sec, Rep, newRep(nil).traits(), nil, plain, 10*time.Millisecond)
 		}()
 		select {
 		case <-done:
