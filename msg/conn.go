@@ -112,6 +112,7 @@ func (c *conn) writeLoop() {
 		}
 		s.mu.Lock()
 		c.writing.Store(false)
+		p.writes++
 		more := len(p.pending) > 0
 		if s.draining.Load() > 0 {
 			s.broadcastLocked()

@@ -17,6 +17,7 @@ type pipe struct {
 	pending  []byte // encoded frames not yet handed to the writer
 	npending int    // messages in pending
 	id       []byte // ROUTER: the identity the peer is addressed by
+	writes   uint64 // writes completed: progress, for a Server's slow clients
 
 	wake chan struct{} // signalled when pending becomes non-empty
 }
