@@ -106,42 +106,6 @@ func FuzzHandshake(f *testing.F) {
 	})
 }
 
-// FuzzStreamReader splits arbitrary input in every framing: no panic, and
-// for null framing the messages joined back give the input.
-func FuzzStreamReader(f *testing.F) {
-	f.Add([]byte("a\nb\n\nc"))
-	f.Add([]byte("x\x00y\x00"))
-	f.Add([]byte("\r\n\r\n"))
-	f.Add([]byte("frame1\nframe2\n\nnext\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, fr := range []Framing{FramingLine, FramingNull, FramingRaw, FramingFrames} {
-			r := NewReader(bytes.NewReader(data), fr, 0)
-			var parts [][]byte
-			for i := 0; ; i++ {
-				m, err := r.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", fr, err)
-				}
-				if i > len(data)+1 {
-					t.Fatalf("%s: more messages than bytes", fr)
-				}
-				if fr == FramingNull {
-					parts = append(parts, bytes.Clone(m[0]))
-				}
-			}
-			if fr == FramingNull {
-				want := bytes.TrimSuffix(data, []byte{0})
-				if got := bytes.Join(parts, []byte{0}); !bytes.Equal(got, want) && len(data) > 0 {
-					t.Fatalf("null framing: %q joined back as %q", data, got)
-				}
-			}
-		}
-	})
-}
-
 var _ net.Conn = (*inprocConn)(nil)
 
 // TestManyEmptyFramesCountAgainstTheLimit: a message of empty frames holds
