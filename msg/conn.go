@@ -20,6 +20,7 @@ type conn struct {
 	peerType string
 	peerID   []byte
 	remote   string
+	endpoint string // the endpoint it was accepted on or dialled
 
 	// Heartbeat state, guarded by s.mu.
 	seenReads uint64

@@ -3,6 +3,7 @@ package msg
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -292,6 +293,7 @@ func (s *Socket) setup(nc net.Conn, accepted bool, p *pipe, endpoint string) (*c
 		peerType: hs.peerType,
 		peerID:   hs.peerID,
 		remote:   nc.RemoteAddr().String(),
+		endpoint: endpoint,
 		done:     make(chan struct{}),
 	}
 	if hs.box != nil {
@@ -357,10 +359,14 @@ func (s *Socket) connGone(c *conn) {
 	s.mu.Unlock()
 	s.log.Debug("disconnected", "remote", c.remote, "err", c.err)
 	reason := ""
-	if c.err != nil && !errors.Is(c.err, ErrClosed) {
+	switch {
+	case c.err == nil, errors.Is(c.err, ErrClosed):
+	case errors.Is(c.err, io.EOF):
+		reason = "closed by the peer"
+	default:
 		reason = c.err.Error()
 	}
-	s.event(Event{Kind: EventDisconnected, Endpoint: p.endpoint, Remote: c.remote, Reason: reason})
+	s.event(Event{Kind: EventDisconnected, Endpoint: c.endpoint, Remote: c.remote, Reason: reason})
 }
 
 // removePipeLocked forgets p. s.mu held.

@@ -51,6 +51,7 @@ type rateLimit struct {
 	last       time.Time
 	suppressed int
 	started    bool
+	calls      int
 }
 
 // allow reports whether to report now and how many were held back since the
@@ -58,6 +59,7 @@ type rateLimit struct {
 func (r *rateLimit) allow(now time.Time) (suppressed int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls++
 	if !r.started {
 		r.started, r.tokens, r.last = true, r.burst, now
 	}
@@ -72,4 +74,11 @@ func (r *rateLimit) allow(now time.Time) (suppressed int, ok bool) {
 	r.tokens--
 	suppressed, r.suppressed = r.suppressed, 0
 	return suppressed, true
+}
+
+// seen counts every allow call (tests).
+func (r *rateLimit) seen() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
 }
