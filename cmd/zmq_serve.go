@@ -102,6 +102,9 @@ func runZmqServe(ctx context.Context, app *App, o *zmqServeOptions) error {
 	w := newMsgWriter(app.IO.Out, o.framing, app.JSON())
 	var outMu sync.Mutex
 	lim := execLimits{timeout: o.execTimeout, maxOutput: int64(z.MaxMessageSize)}
+	// Commands run side by side: their stderr lines go out one write at a
+	// time.
+	cmdErr := &lockedWriter{w: app.IO.ErrOut}
 	handle := func(ctx context.Context, req msg.Msg) msg.Msg {
 		outMu.Lock()
 		werr := w.Write(req, nil)
@@ -116,7 +119,7 @@ func runZmqServe(ctx context.Context, app *App, o *zmqServeOptions) error {
 		case o.echo:
 			return req
 		case o.exec != nil:
-			out, err := runExec(ctx, o.exec, req, app.IO.ErrOut, lim)
+			out, err := runExec(ctx, o.exec, req, cmdErr, lim)
 			if err != nil {
 				if ctx.Err() == nil {
 					app.Log.Error("request handler failed", "err", err)

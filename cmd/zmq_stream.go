@@ -306,6 +306,10 @@ func streamRecv(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socke
 			w.Flush()
 			continue
 		}
+		var sf sendFailed
+		if errors.As(err, &sf) {
+			return sf.err // the run's error is the send's, not an idle receive
+		}
 		if err != nil {
 			if errors.Is(err, msg.ErrTimeout) && ctx.Err() == nil {
 				switch {
@@ -342,6 +346,11 @@ func streamRecv(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socke
 
 var errStdinEnded = errors.New("stdin ended")
 
+// sendFailed carries the error of a two-way socket's sending side.
+type sendFailed struct{ err error }
+
+func (e sendFailed) Error() string { return e.err.Error() }
+
 // recvOrStdinEnd receives; for a two-way socket whose stdin is still being
 // sent it also watches the sender: a send error is returned, a clean end of
 // stdin returns errStdinEnded (so the caller switches to the idle timeout).
@@ -368,7 +377,7 @@ func recvOrStdinEnd(ctx context.Context, s *msg.Socket, sendDone <-chan error, s
 		cancel()
 		r := <-res
 		if err != nil {
-			return nil, err // the send failed: that is the run's error
+			return nil, sendFailed{err} // the send failed: that is the run's error
 		}
 		if r.err == nil {
 			return r.m, nil
