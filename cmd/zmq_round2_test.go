@@ -203,7 +203,7 @@ func TestZmqRouterAnswersLibzmqReqLineByLine(t *testing.T) {
 	}()
 	py := startPyPeer(t, "req", ep, "--identity", "client1", "--msgs", `[["Hello"]]`)
 	waitOutput(t, &out, "client1\tHello\n") // the empty delimiter is not shown
-	fmt.Fprintln(feed, "client1\tWorld")     // and comes back with the reply
+	fmt.Fprintln(feed, "client1\tWorld")    // and comes back with the reply
 	feed.Close()
 	if got := py.msgs(); len(got) != 1 || len(got[0]) != 1 || got[0][0] != "World" {
 		t.Fatalf("libzmq REQ got %q", got)
