@@ -1,7 +1,9 @@
 package msg
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -184,4 +186,60 @@ func TestInteropCurve(t *testing.T) {
 			t.Fatalf("sub got %q", got)
 		}
 	})
+}
+
+func TestCurveBoxOpensInOrderAndRejectsReplaysAndForgeries(t *testing.T) {
+	var key [32]byte
+	key[0] = 7
+	send := &curveBox{key: key, send: nonceMsgC, next: 5}
+	var plain []byte
+	var want [][]byte
+	for i := range 300 {
+		body := []byte(strings.Repeat(string(rune('a'+i%26)), i*37%3000))
+		want = append(want, body)
+		fl := byte(0)
+		if i%3 == 0 {
+			fl = flagMore
+		}
+		plain = appendFrame(plain, fl, body)
+	}
+	plain = appendCommand(plain, "PING", []byte{0, 10})
+	wire := send.seal(nil, plain)
+	open := func(wire []byte) ([][]byte, error) {
+		recv := &curveBox{key: key, recv: nonceMsgC, last: 4}
+		fr := newFrameReader(recv.reader(bytes.NewReader(wire), 1<<20), 1<<20)
+		var got [][]byte
+		for {
+			frames, _, cmd, err := fr.next(nil, 0)
+			if err != nil {
+				return got, err
+			}
+			if cmd {
+				got = append(got, []byte("CMD"))
+				continue
+			}
+			got = append(got, frames...)
+		}
+	}
+	got, err := open(wire)
+	if !errors.Is(err, io.EOF) || len(got) != 301 || string(got[300]) != "CMD" {
+		t.Fatalf("%d frames, %v", len(got), err)
+	}
+	for i, w := range want {
+		if !bytes.Equal(got[i], w) {
+			t.Fatalf("frame %d differs", i)
+		}
+	}
+	// A replayed MESSAGE (its nonce again) and a flipped bit both end the
+	// connection with a protocol error.
+	first := 2 + messageOverhead
+	replay := append(append([]byte(nil), wire[:first]...), wire[:first]...)
+	if _, err := open(replay); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("replay: %v", err)
+	}
+	forged := append([]byte(nil), wire...)
+	forged[len(forged)-3] ^= 1
+	if _, err := open(forged); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("forgery: %v", err)
+	}
 }
