@@ -5,7 +5,9 @@ import (
 	"testing"
 )
 
-func benchPushPull(b *testing.B, ep string, size int) { benchPushPullOpts(b, ep, size, Options{}, Options{}) }
+func benchPushPull(b *testing.B, ep string, size int) {
+	benchPushPullOpts(b, ep, size, Options{}, Options{})
+}
 
 func benchPushPullOpts(b *testing.B, ep string, size int, server, client Options) {
 	pull := newSocket(b, Pull, server)
