@@ -74,12 +74,6 @@ func (pt *routerPattern) send(ctx context.Context, m Msg) error {
 	}
 }
 
-// connected reports whether a peer with identity id is connected. s.mu held.
-func (pt *routerPattern) connected(id []byte) bool {
-	p := pt.byID[string(id)]
-	return p != nil && p.live()
-}
-
 // quoteID shows an identity in an error: quoted text, or hex.
 func quoteID(id []byte) string {
 	for _, b := range id {
