@@ -160,6 +160,3 @@ func (passive) accept(_ *conn, m Msg) (Msg, bool)   { return m, true }
 func (passive) recvReady() (<-chan struct{}, error) { return nil, nil }
 func (passive) attach(*pipe) error                  { return nil }
 func (passive) detach(*pipe)                        {}
-
-// send of a receive-only type; Socket.Send refuses before calling it.
-func (passive) send(context.Context, Msg) error { return ErrState }

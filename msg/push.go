@@ -8,19 +8,25 @@ import "context"
 // receives.
 type pushPattern struct {
 	passive
-	s  *Socket
-	rr roundRobin
+	balancer
 }
 
-func newPush(s *Socket) pattern { return &pushPattern{s: s} }
+func newPush(s *Socket) pattern { return &pushPattern{balancer: balancer{s: s}} }
 
 func (*pushPattern) traits() traits {
 	return traits{canSend: true, early: true, keepQueue: true, peers: []string{"PULL"}}
 }
 
-func (pt *pushPattern) send(ctx context.Context, m Msg) error {
-	s := pt.s
+// balancer is the sending half of PUSH and DEALER: round-robin over the
+// routable queues with room (roundRobin), waiting while none has room.
+type balancer struct {
+	s  *Socket
+	rr roundRobin
+}
+
+func (b *balancer) send(ctx context.Context, m Msg) error {
+	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sendRoundRobin(ctx, &pt.rr, m)
+	return s.sendRoundRobin(ctx, &b.rr, m)
 }
