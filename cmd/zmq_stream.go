@@ -212,7 +212,7 @@ func streamSend(ctx context.Context, app *App, o *zmqStreamOptions, s *msg.Socke
 		}
 	}
 	if err := flushWithin(ctx, s, z.Timeout); err != nil {
-		return fmt.Errorf("after %d message(s): %w", n, err)
+		return fmt.Errorf("%w (of %d sent; --timeout %v)", err, n, z.Timeout)
 	}
 	return nil
 }
