@@ -35,11 +35,13 @@ type App struct {
 	Log    *slog.Logger
 	Quiet  bool
 
-	output     string // "text" or "json"
+	output     string // "text" or "json", from the config key output (-o)
 	configFile string
 	// started is set once flags and arguments parsed and the command began:
 	// errors before that are usage errors.
 	started bool
+	// prepared is set once the output mode is known from the configuration.
+	prepared bool
 }
 
 // JSON reports whether results should be JSON (-o json).

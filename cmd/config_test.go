@@ -126,3 +126,87 @@ func TestConfigInit(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigInitLeavesEveryKeyAtDefault: the file config init writes is
+// read, yet every key stays credited to default.
+func TestConfigInitLeavesEveryKeyAtDefault(t *testing.T) {
+	isolateConfig(t)
+	if _, errOut, code := runDsys(t, "", "config", "init"); code != 0 {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	out, errOut, code := runDsys(t, "", "-o", "json", "config", "show")
+	if code != 0 {
+		t.Fatalf("show: exit %d: %s", code, errOut)
+	}
+	var got map[string]struct {
+		Source string `json:"source"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	for key, e := range got {
+		if want := "default"; key != "output" && e.Source != want {
+			t.Errorf("%s comes from %q after config init, want %q", key, e.Source, want)
+		}
+	}
+	if got["output"].Source != "flag" {
+		t.Errorf("output comes from %q, want flag", got["output"].Source)
+	}
+}
+
+// TestConfigShowNamesEachLayer: with a user file and ./dsys.yaml, each key
+// is credited to the file it came from.
+func TestConfigShowNamesEachLayer(t *testing.T) {
+	dir := isolateConfig(t)
+	user := filepath.Join(dir, "xdg", "dsys", "config.yaml")
+	if err := os.MkdirAll(filepath.Dir(user), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(user, []byte("compute:\n  workers: 3\nzmq:\n  retries: 9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("dsys.yaml", []byte("compute:\n  workers: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runDsys(t, "", "config", "show")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	rows := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(l)
+		rows[f[0]] = strings.Join(f[1:], " ")
+	}
+	for key, want := range map[string]string{"compute.workers": "5 dsys.yaml", "zmq.retries": "9 " + user, "zmq.hwm": "1000 default"} {
+		if rows[key] != want {
+			t.Errorf("%s: %q, want %q", key, rows[key], want)
+		}
+	}
+	// An error in the weaker file still names that file and line.
+	if err := os.WriteFile(user, []byte("zmq:\n  retries: lots\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runDsys(t, "", "config", "show")
+	if want := "dsys: config: " + user + `:2: key "zmq.retries": expected an integer, got "lots"` + "\n"; code != ExitUsage || errOut != want {
+		t.Errorf("exit %d, stderr %q, want %q", code, errOut, want)
+	}
+}
+
+// TestConfigErrorsHideSecrets: a malformed PLAIN password list or broker
+// URL is not echoed back.
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	isolateConfig(t)
+	t.Setenv("DSYS_ZMQ_PLAIN_USERS", "alice:wonderland")
+	_, errOut, code := runDsys(t, "", "zmq", "serve")
+	if code != ExitUsage || strings.Contains(errOut, "wonderland") || !strings.Contains(errOut, "zmq.plain.users") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	t.Setenv("DSYS_ZMQ_PLAIN_USERS", "")
+	if err := os.WriteFile("dsys.yaml", []byte("queue:\n  broker: [amqp://guest:wonderland@rabbit//]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runDsys(t, "", "queue", "inspect")
+	if code != ExitUsage || strings.Contains(errOut, "wonderland") || !strings.Contains(errOut, "amqp://guest:****@rabbit//") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}

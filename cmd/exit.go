@@ -12,19 +12,21 @@ import (
 
 // Exit codes, as documented in `dsys --help` and the README.
 const (
-	ExitOK          = 0   // success
+	ExitOK          = 0   // success; also a long-running command stopped cleanly by SIGTERM
 	ExitFailure     = 1   // runtime failure (a task failed, a peer sent an error)
 	ExitUsage       = 2   // bad usage, configuration or input
 	ExitUnavailable = 3   // timeout, or unreachable peer or broker
-	ExitInterrupted = 130 // SIGINT or SIGTERM
+	ExitInterrupted = 130 // SIGINT, or SIGTERM of a command that is not long-running
+	ExitBrokenPipe  = 141 // stdout closed by its reader (128+SIGPIPE, as `seq | head` reports)
 )
 
 const exitCodesHelp = `Exit codes:
-  0    success
+  0    success (a worker, server or proxy stopped by SIGTERM too)
   1    runtime failure
   2    usage, configuration or input error
   3    timeout, or unreachable peer or broker
-  130  interrupted (SIGINT or SIGTERM)`
+  130  interrupted (SIGINT; SIGTERM of other commands)
+  141  stdout was closed by its reader (as with 'dsys ... | head')`
 
 // exitError attaches an exit code to an error.
 type exitError struct {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/dsys-dev/dsys/config"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
 // newQueueCmd is the `dsys queue` group; it adds its subcommands.
@@ -24,7 +26,7 @@ dsys workers serve Celery clients, and dsys submit talks to Celery workers.
 Delivery is at least once: a worker acknowledges a task only after its result is
 confirmed by the broker; a message redelivered more than queue.max_redeliveries
 times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead.`)
-	c.AddCommand(newQueueWorkerCmd(app), newQueueSubmitCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
+	c.AddCommand(longRunning(newQueueWorkerCmd(app)), newQueueSubmitCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
 	return c
 }
 
@@ -51,13 +53,13 @@ func queueNames(s string) ([]string, error) {
 }
 
 // dialBroker connects to the configured broker.
-func dialBroker(ctx context.Context, app *App) (*queue.AMQPBroker, error) {
+func dialBroker(ctx context.Context, app *App) (broker.Transport, error) {
 	cfg := app.Config.Queue
-	uri, err := queue.NormalizeURL(cfg.Broker)
+	uri, err := amqp.NormalizeURL(cfg.Broker)
 	if err != nil {
 		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
 	}
-	opts := queue.AMQPOptions{Logger: app.Log, ConnectionName: "dsys"}
+	opts := amqp.Options{Logger: app.Log, ConnectionName: "dsys"}
 	// The normalized scheme: pyamqps:// is amqps:// too.
 	if strings.HasPrefix(uri, "amqps:") || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
 		tc, err := tlsConfig(cfg.TLS)
@@ -66,7 +68,7 @@ func dialBroker(ctx context.Context, app *App) (*queue.AMQPBroker, error) {
 		}
 		opts.TLS = tc
 	}
-	b, err := queue.DialAMQP(ctx, uri, opts)
+	b, err := amqp.Dial(ctx, uri, opts)
 	if err != nil {
 		return nil, queueError(err)
 	}
@@ -75,7 +77,7 @@ func dialBroker(ctx context.Context, app *App) (*queue.AMQPBroker, error) {
 
 // openQueues resolves queue.queue (or --queue) and dials the broker, as
 // inspect and purge both begin.
-func openQueues(ctx context.Context, app *App) ([]string, *queue.AMQPBroker, error) {
+func openQueues(ctx context.Context, app *App) ([]string, broker.Transport, error) {
 	queues, err := queueNames(app.Config.Queue.Queue)
 	if err != nil {
 		return nil, nil, err

@@ -8,38 +8,41 @@ import (
 
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // A worker killed with SIGKILL mid-task loses nothing: the task completes
 // on a second worker and exactly one SUCCESS reaches the client.
 func TestQueueWorkerSIGKILLMidTask(t *testing.T) {
-	broker, q := queueEnv(t)
+	brokerURL, q := queueEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b, err := queue.DialAMQP(ctx, broker, queue.AMQPOptions{ManagementURL: "-"})
+	b, err := amqp.Dial(ctx, brokerURL, amqp.Options{ManagementURL: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	reply := testenv.UniqueName(t, "reply")
-	if err := b.Declare(ctx, queue.QueueSpec{Name: reply, Kind: queue.ReplyQueue, Expires: time.Hour}); err != nil {
+	if err := b.Declare(ctx, broker.QueueSpec{Name: reply, Kind: broker.DeadLetterQueue}); err != nil {
 		t.Fatal(err)
 	}
 	defer b.Delete(context.Background(), reply)
-	results, err := b.Consume(ctx, reply, queue.ConsumeOptions{Prefetch: 10})
+	results, err := b.Consume(ctx, reply, broker.ConsumeOptions{Prefetch: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer results.Close()
 
-	args := []string{"--broker", broker, "--queue", q, "--concurrency", "1", "--log-level", "debug"}
+	args := []string{"--broker", brokerURL, "--queue", q, "--concurrency", "1", "--log-level", "debug"}
 	first := startWorkerProc(t, args...)
 	c, err := queue.NewClient(ctx, b, queue.ClientConfig{Queue: q})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Submit(ctx, &queue.Task{Name: "sleep", Args: []any{1.5}, ReplyTo: reply}); err != nil {
+	if _, err := c.Submit(ctx, &celery.Task{Name: "sleep", Args: []any{1.5}, ReplyTo: reply}); err != nil {
 		t.Fatal(err)
 	}
 	first.waitFor(t, "task started")
@@ -51,11 +54,11 @@ func TestQueueWorkerSIGKILLMidTask(t *testing.T) {
 
 	select {
 	case d := <-results.Deliveries():
-		r, err := queue.DecodeResult(&d.Message)
-		if err != nil || r.State != queue.StateSuccess {
+		r, err := celery.DecodeResult(d.Body, d.CorrelationID)
+		if err != nil || r.State != celery.StateSuccess {
 			t.Fatalf("result %+v %v", r, err)
 		}
-		_ = d.Ack()
+		_ = d.Commit(ctx, broker.Commit{})
 	case <-ctx.Done():
 		t.Fatal("the killed worker's task never completed")
 	}

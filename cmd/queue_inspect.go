@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
 func newQueueInspectCmd(app *App) *cobra.Command {
@@ -79,9 +80,9 @@ func runQueueInspect(ctx context.Context, app *App) error {
 	return tw.Flush()
 }
 
-// inspectQueue counts q, its delay queues and its dead-letter queue; a
+// inspectQueue counts q, its delayed tasks and its dead-letter queue; a
 // missing q is a row that says so.
-func inspectQueue(ctx context.Context, b *queue.AMQPBroker, q string) (inspectRow, error) {
+func inspectQueue(ctx context.Context, b broker.Transport, q string) (inspectRow, error) {
 	row := inspectRow{Queue: q}
 	info, err := b.Inspect(ctx, q)
 	if errors.Is(err, queue.ErrQueueNotFound) {
@@ -90,16 +91,11 @@ func inspectQueue(ctx context.Context, b *queue.AMQPBroker, q string) (inspectRo
 	if err != nil {
 		return row, err
 	}
-	row.Exists, row.Ready, row.Consumers = true, info.Ready, info.Consumers
+	row.Exists, row.Ready, row.Consumers, row.Delayed = true, info.Ready, info.Consumers, info.Delayed
 	if info.Unacked >= 0 {
 		n := info.Unacked
 		row.Unacked = &n
 	}
-	delayed, err := b.InspectDelayed(ctx, q)
-	if err != nil {
-		return row, err
-	}
-	row.Delayed = delayed.Ready
 	dead, err := b.Inspect(ctx, q+".dead")
 	switch {
 	case err == nil:

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
 type queuePurgeOptions struct {
@@ -45,7 +46,7 @@ func runQueuePurge(ctx context.Context, app *App, opts *queuePurgeOptions) error
 	}
 	defer b.Close()
 	// Look first: purge the queues that exist and say which do not.
-	var found []queue.QueueInfo
+	var found []broker.QueueInfo
 	var missing []string
 	for _, q := range queues {
 		info, err := b.Inspect(ctx, q)

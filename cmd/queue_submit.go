@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 type queueSubmitOptions struct {
@@ -161,7 +162,7 @@ func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) err
 	arrived := make(chan *queue.AsyncResult, 256)
 	ccfg := queue.ClientConfig{Queue: target, ResultExpires: cfg.ResultExpires, Logger: app.Log}
 	if opts.Wait && app.JSON() {
-		ccfg.Results = arrived
+		ccfg.Arrivals = arrived
 	}
 	client, err := queue.NewClient(ctx, b, ccfg)
 	if err != nil {
@@ -202,7 +203,7 @@ func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) err
 // stdin line's.
 func produce(ctx context.Context, app *App, opts *queueSubmitOptions, client *queue.Client, sent chan<- *submission) error {
 	send := func(i int, args []any) error {
-		t := &queue.Task{Name: opts.Task, Args: args, Kwargs: opts.kwargs, Priority: uint8(opts.Priority)}
+		t := &celery.Task{Name: opts.Task, Args: args, Kwargs: opts.kwargs, Priority: uint8(opts.Priority)}
 		switch {
 		case !opts.eta.IsZero():
 			t.ETA = opts.eta
@@ -371,7 +372,7 @@ func emitJSON(app *App, opts *queueSubmitOptions, s *submission, ar *queue.Async
 // reportFailure logs a failed task on stderr; it returns an error that
 // must stop everything (timeout, interruption, closed broker).
 func reportFailure(app *App, opts *queueSubmitOptions, s *submission, err error) error {
-	var re *queue.RemoteError
+	var re *celery.RemoteError
 	if !errors.As(err, &re) {
 		return queueError(err)
 	}
@@ -384,7 +385,7 @@ func reportFailure(app *App, opts *queueSubmitOptions, s *submission, err error)
 	return nil
 }
 
-func writeValue(out io.Writer, res *queue.Result) {
+func writeValue(out io.Writer, res *celery.Result) {
 	if s, ok := res.Value.(string); ok {
 		fmt.Fprintln(out, s)
 		return

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/dsys-dev/dsys/internal/testenv"
-	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/amqp"
 )
 
 // lockedBuffer collects a process's stderr while tests read it.
@@ -105,16 +105,16 @@ func (w *workerProc) waitFor(t *testing.T, s string) string {
 	}
 }
 
-func queueEnv(t *testing.T) (broker, q string) {
+func queueEnv(t *testing.T) (brokerURL, q string) {
 	t.Helper()
-	broker = testenv.RabbitMQ(t)
+	brokerURL = testenv.RabbitMQ(t)
 	testenv.Binary(t) // builds from the module, before the test leaves it
 	isolateConfig(t)
 	q = testenv.UniqueName(t, "cmdq")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		b, err := queue.DialAMQP(ctx, broker, queue.AMQPOptions{ManagementURL: "-"})
+		b, err := amqp.Dial(ctx, brokerURL, amqp.Options{ManagementURL: "-"})
 		if err != nil {
 			return
 		}
@@ -123,15 +123,15 @@ func queueEnv(t *testing.T) (broker, q string) {
 			_ = b.Delete(ctx, name)
 		}
 	})
-	return broker, q
+	return brokerURL, q
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestQueueSubmitAndWorker(t *testing.T) {
-	broker, q := queueEnv(t)
-	startWorkerProc(t, "--broker", broker, "--queue", q, "--concurrency", "2")
-	common := []string{"--broker", broker, "--queue", q}
+	brokerURL, q := queueEnv(t)
+	startWorkerProc(t, "--broker", brokerURL, "--queue", q, "--concurrency", "2")
+	common := []string{"--broker", brokerURL, "--queue", q}
 	run := func(stdin string, args ...string) (string, string, int) {
 		t.Helper()
 		return runDsys(t, stdin, append(args, common...)...)
@@ -214,12 +214,12 @@ func TestQueueBrokerUnreachable(t *testing.T) {
 		}
 	}
 	if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", "redis://x", "add"); code != 2 {
-		t.Errorf("redis broker: exit %d %q, want 2", code, errOut)
+		t.Errorf("redis brokerURL: exit %d %q, want 2", code, errOut)
 	}
 }
 
 func TestQueueConfiguredTasks(t *testing.T) {
-	broker, q := queueEnv(t)
+	brokerURL, q := queueEnv(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "dsys.yaml")
 	yaml := `queue:
@@ -232,9 +232,9 @@ func TestQueueConfiguredTasks(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startWorkerProc(t, "--config", cfg, "--broker", broker, "--queue", q)
+	startWorkerProc(t, "--config", cfg, "--broker", brokerURL, "--queue", q)
 	sub := func(args ...string) (string, string, int) {
-		return runDsys(t, "", append([]string{"queue", "submit", "--broker", broker, "--queue", q, "--wait"}, args...)...)
+		return runDsys(t, "", append([]string{"queue", "submit", "--broker", brokerURL, "--queue", q, "--wait"}, args...)...)
 	}
 	if out, errOut, code := sub("tasks.add", "4", "4"); code != 0 || out != "8\n" {
 		t.Errorf("tasks.add: %q %q %d", out, errOut, code)
@@ -249,13 +249,13 @@ func TestQueueConfiguredTasks(t *testing.T) {
 		t.Errorf("broken: %q %d", errOut, code)
 	}
 	if _, errOut, code := runDsys(t, "", "--config", cfg, "queue", "worker", "--broker", "redis://x"); code != 2 {
-		t.Errorf("bad broker: %q %d", errOut, code)
+		t.Errorf("bad brokerURL: %q %d", errOut, code)
 	}
 }
 
 func TestQueueInspectAndPurge(t *testing.T) {
-	broker, q := queueEnv(t)
-	common := []string{"--broker", broker, "--queue", q}
+	brokerURL, q := queueEnv(t)
+	common := []string{"--broker", brokerURL, "--queue", q}
 	for range 3 {
 		if _, errOut, code := runDsys(t, "", append([]string{"queue", "submit", "add", "1", "1"}, common...)...); code != 0 {
 			t.Fatal(errOut)
@@ -277,7 +277,7 @@ func TestQueueInspectAndPurge(t *testing.T) {
 	if code != 0 || out != "purged 3 messages from "+q+"\n" || !strings.Contains(errOut, "Purge 3 ready messages") {
 		t.Fatalf("purge: %q %q %d", out, errOut, code)
 	}
-	if _, _, code := runDsys(t, "", "queue", "purge", "--yes", "--broker", broker, "--queue", q+".missing"); code != 2 {
+	if _, _, code := runDsys(t, "", "queue", "purge", "--yes", "--broker", brokerURL, "--queue", q+".missing"); code != 2 {
 		t.Fatalf("purge of a missing queue: exit %d", code)
 	}
 }
@@ -285,13 +285,13 @@ func TestQueueInspectAndPurge(t *testing.T) {
 // Purge of several queues purges those that exist, names the missing one,
 // and reads each confirmation from the same stdin.
 func TestQueuePurgeWhatExists(t *testing.T) {
-	broker, q := queueEnv(t)
+	brokerURL, q := queueEnv(t)
 	for _, target := range []string{q, q + ".dead", q + ".dead"} {
-		if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", broker, "--queue", target, "add", "1", "1"); code != 0 {
+		if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", brokerURL, "--queue", target, "add", "1", "1"); code != 0 {
 			t.Fatal(errOut)
 		}
 	}
-	out, errOut, code := runDsys(t, "y\ny\n", "queue", "purge", "--broker", broker, "--queue", q+","+q+".missing,"+q+".dead")
+	out, errOut, code := runDsys(t, "y\ny\n", "queue", "purge", "--broker", brokerURL, "--queue", q+","+q+".missing,"+q+".dead")
 	if code != 0 || out != "purged 1 message from "+q+"\npurged 2 messages from "+q+".dead\n" {
 		t.Fatalf("purge: %q %q exit %d", out, errOut, code)
 	}
@@ -303,9 +303,9 @@ func TestQueuePurgeWhatExists(t *testing.T) {
 // `dsys queue submit --wait tasks.add 4 4` served by a Python Celery worker.
 func TestQueueSubmitToCeleryWorker(t *testing.T) {
 	script, _ := filepath.Abs("../queue/testdata/celery_peer.py")
-	broker, q := queueEnv(t)
+	brokerURL, q := queueEnv(t)
 	python := testenv.Python(t, "celery")
-	cmd := exec.Command(python, script, "worker", broker, q)
+	cmd := exec.Command(python, script, "worker", brokerURL, q)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -336,24 +336,24 @@ func TestQueueSubmitToCeleryWorker(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("celery worker not ready")
 	}
-	out, errOut, code := runDsys(t, "", "queue", "submit", "--broker", broker, "--queue", q, "--wait", "tasks.add", "4", "4")
+	out, errOut, code := runDsys(t, "", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "tasks.add", "4", "4")
 	if code != 0 || out != "8\n" {
 		t.Fatalf("%q %q exit %d", out, errOut, code)
 	}
-	_, errOut, code = runDsys(t, "", "queue", "submit", "--broker", broker, "--queue", q, "--wait", "tasks.fail", "boom")
+	_, errOut, code = runDsys(t, "", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "tasks.fail", "boom")
 	if code != 1 || !strings.Contains(errOut, "ValueError: boom") {
 		t.Fatalf("tasks.fail: %q exit %d", errOut, code)
 	}
 }
 
 func TestQueueWorkerMetricsAndSIGTERM(t *testing.T) {
-	broker, q := queueEnv(t)
-	w := startWorkerProc(t, "--broker", broker, "--queue", q, "--metrics", "127.0.0.1:0", "--log-level", "debug")
+	brokerURL, q := queueEnv(t)
+	w := startWorkerProc(t, "--broker", brokerURL, "--queue", q, "--metrics", "127.0.0.1:0", "--log-level", "debug")
 	m := regexp.MustCompile(`url=(http://\S+)`).FindStringSubmatch(w.log.String())
 	if m == nil {
 		t.Fatalf("no metrics url in %q", w.log.String())
 	}
-	if _, _, code := runDsys(t, "", "queue", "submit", "--broker", broker, "--queue", q, "--wait", "add", "1", "2"); code != 0 {
+	if _, _, code := runDsys(t, "", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "add", "1", "2"); code != 0 {
 		t.Fatal("submit failed")
 	}
 	resp, err := http.Get(m[1])
@@ -367,12 +367,12 @@ func TestQueueWorkerMetricsAndSIGTERM(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	// A running task finishes after SIGTERM; the worker then exits 130.
+	// A running task finishes after SIGTERM; the worker then exits 0 (a clean shutdown).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res := make(chan string, 1)
 	go func() {
-		out, _, _ := runDsysContext(t, ctx, "", "queue", "submit", "--broker", broker, "--queue", q, "--wait", "sleep", "1")
+		out, _, _ := runDsysContext(t, ctx, "", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "sleep", "1")
 		res <- out
 	}()
 	w.waitFor(t, "name=sleep") // "task started"
@@ -386,7 +386,7 @@ func TestQueueWorkerMetricsAndSIGTERM(t *testing.T) {
 		t.Fatal("no result from the task running during shutdown")
 	}
 	<-w.exited
-	if code := w.cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("worker exit code %d after SIGTERM, want 130", code)
+	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("worker exit code %d after SIGTERM, want 0", code)
 	}
 }

@@ -150,7 +150,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	if err := w.Run(ctx); err != nil {
 		return queueError(err)
 	}
-	return ctx.Err() // stopped by a signal: exit 130
+	return ctx.Err() // stopped by a signal: exit 130, or 0 after SIGTERM (longRunning)
 }
 
 // serveMetrics listens on addr and serves /metrics until stopped.

@@ -60,12 +60,17 @@ func newVersionCmd(app *App) *cobra.Command {
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotNoConfig: "true"},
 		RunE: func(*cobra.Command, []string) error {
-			b := currentBuild()
-			if app.JSON() {
-				return app.PrintJSON(b)
-			}
-			_, err := fmt.Fprintf(app.IO.Out, "dsys %s (commit %s, %s)\n", b.Version, b.Commit, b.Go)
-			return err
+			return runVersion(app)
 		},
 	}
+}
+
+// runVersion prints the build: `dsys version` and `dsys --version`.
+func runVersion(app *App) error {
+	b := currentBuild()
+	if app.JSON() {
+		return app.PrintJSON(b)
+	}
+	_, err := fmt.Fprintf(app.IO.Out, "dsys %s (commit %s, %s)\n", b.Version, b.Commit, b.Go)
+	return err
 }

@@ -13,17 +13,17 @@ ipc://path, inproc://name), --timeout, --count, --framing for stdin/stdout
 --monitor for connection events, PLAIN (--plain-*) or CURVE (--curve-*, keys from
 'dsys zmq keygen') security.`)
 	c.AddCommand(
-		newZmqServeCmd(app),
+		longRunning(newZmqServeCmd(app)),
 		newZmqSendCmd(app),
 		newZmqStreamCmd(app, "push"),
-		newZmqStreamCmd(app, "pull"),
+		longRunning(newZmqStreamCmd(app, "pull")),
 		newZmqStreamCmd(app, "pub"),
-		newZmqStreamCmd(app, "sub"),
+		longRunning(newZmqStreamCmd(app, "sub")),
 		newZmqStreamCmd(app, "dealer"),
 		newZmqStreamCmd(app, "router"),
 		newZmqStreamCmd(app, "pair"),
-		newZmqWorkerCmd(app),
-		newZmqProxyCmd(app),
+		longRunning(newZmqWorkerCmd(app)),
+		longRunning(newZmqProxyCmd(app)),
 		newZmqKeygenCmd(app),
 		newZmqBenchCmd(app),
 	)

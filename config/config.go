@@ -8,6 +8,8 @@ package config
 // field is a key (section.field, as in the mapstructure tags), settable in the
 // file, as DSYS_SECTION_FIELD in the environment, and often by a flag.
 type Config struct {
+	Output  string  `mapstructure:"output" doc:"format of results on stdout: text, or json (JSON Lines for streams; the final error as JSON on stderr)"`
+	Quiet   bool    `mapstructure:"quiet" doc:"only errors on stderr: no progress bars, status or informational logs"`
 	Log     Log     `mapstructure:"log"`
 	Zmq     Zmq     `mapstructure:"zmq"`
 	Queue   Queue   `mapstructure:"queue"`

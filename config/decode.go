@@ -2,14 +2,17 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-viper/mapstructure/v2"
+	"github.com/dsys-dev/dsys/internal/suggest"
 )
 
 var (
@@ -18,18 +21,59 @@ var (
 	tasksType    = reflect.TypeFor[[]Task]()
 )
 
-// decodeError says what a key expected; the caller adds where and which key.
-type decodeError struct{ msg string }
-
-func (e *decodeError) Error() string { return e.msg }
-
-func expected(what string, raw any) error {
-	return &decodeError{fmt.Sprintf("expected %s, got %s", what, describe(raw))}
+// decodeError says what a key expected and what it got; the caller adds
+// where and which key, and decides whether the value may be shown.
+type decodeError struct {
+	context string // "task 0: field \"timeout\": ", or ""
+	want    string // "an integer"; empty when msg says it all
+	raw     any
+	msg     string
 }
 
-// describe renders a raw value for an error message.
+func (e *decodeError) Error() string { return e.render(Key{}) }
+
+// render writes the message for key k; a secret key's value is masked as
+// config show masks it.
+func (e *decodeError) render(k Key) string {
+	if e.want == "" {
+		return e.context + e.msg
+	}
+	got := describe(e.raw)
+	if k.Secret {
+		got = describeSecret(e.raw, k.typ != nil && k.typ.Kind() == reflect.Map)
+	}
+	return fmt.Sprintf("%sexpected %s, got %s", e.context, e.want, got)
+}
+
+func expected(what string, raw any) error {
+	return &decodeError{want: what, raw: raw}
+}
+
+// within prefixes a decoding error with where inside the value it arose.
+func within(context string, err error) error {
+	var de *decodeError
+	if errors.As(err, &de) {
+		c := *de
+		c.context = context + c.context
+		return &c
+	}
+	return fmt.Errorf("%s%w", context, err)
+}
+
+// describeErr renders a decoding error for key k, hiding the value of a
+// secret key.
+func describeErr(k Key, err error) string {
+	var de *decodeError
+	if errors.As(err, &de) {
+		return de.render(k)
+	}
+	return err.Error()
+}
+
+// describe renders a raw value for an error message, with the password of
+// any URL in it masked.
 func describe(raw any) string {
-	switch v := raw.(type) {
+	switch v := redactRaw(raw).(type) {
 	case string:
 		return strconv.Quote(v)
 	case nil:
@@ -41,6 +85,61 @@ func describe(raw any) string {
 		}
 	}
 	return fmt.Sprintf("%v", raw)
+}
+
+// redactRaw copies raw with RedactURL applied to every string in it.
+func redactRaw(raw any) any {
+	switch v := raw.(type) {
+	case string:
+		return RedactURL(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = redactRaw(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = redactRaw(e)
+		}
+		return out
+	}
+	return raw
+}
+
+// describeSecret renders the bad value of a secret key as config show
+// would: the user names of a map of passwords (names) stay, every password
+// is ****.
+func describeSecret(raw any, names bool) string {
+	switch v := raw.(type) {
+	case nil:
+		return "nothing"
+	case []any:
+		return fmt.Sprintf("a list of %d values (not shown: a secret)", len(v))
+	}
+	if !names {
+		return Redacted
+	}
+	switch v := raw.(type) {
+	case string: // name=password,name=password from the environment
+		parts := strings.Split(v, ",")
+		for i, p := range parts {
+			if name, _, ok := strings.Cut(p, "="); ok {
+				parts[i] = name + "=" + Redacted
+			} else if strings.TrimSpace(p) != "" {
+				parts[i] = Redacted
+			}
+		}
+		return strconv.Quote(strings.Join(parts, ","))
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for name := range v {
+			out[name] = Redacted
+		}
+		return describe(out)
+	}
+	return Redacted
 }
 
 // decodeInto converts raw (from a parsed file, an environment string or a
@@ -83,6 +182,12 @@ func decodeInto(dst reflect.Value, raw any) error {
 			return err
 		}
 		dst.SetInt(n)
+	case t.Kind() == reflect.Float64:
+		f, err := toFloat(raw)
+		if err != nil {
+			return err
+		}
+		dst.SetFloat(f)
 	case t.Kind() == reflect.Bool:
 		b, err := toBool(raw)
 		if err != nil {
@@ -102,7 +207,7 @@ func decodeInto(dst reflect.Value, raw any) error {
 		}
 		dst.Set(reflect.ValueOf(m))
 	default:
-		return fmt.Errorf("config: no decoder for %s", t)
+		return fmt.Errorf("no decoder for %s", t)
 	}
 	return nil
 }
@@ -135,6 +240,23 @@ func toInt(raw any) (int64, error) {
 		}
 	}
 	return 0, expected(want, raw)
+}
+
+func toFloat(raw any) (float64, error) {
+	switch v := raw.(type) {
+	case float64:
+		return v, nil
+	case float32:
+		return float64(v), nil
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return reflect.ValueOf(v).Convert(reflect.TypeFor[float64]()).Float(), nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, nil
+		}
+	}
+	return 0, expected("a number", raw)
 }
 
 func toBool(raw any) (bool, error) {
@@ -263,34 +385,60 @@ func toTasks(raw any) ([]Task, error) {
 	}
 	tasks := make([]Task, 0, len(list))
 	for i, e := range list {
-		var t Task
-		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-			DecodeHook:  mapstructure.StringToTimeDurationHookFunc(),
-			ErrorUnused: true,
-			Result:      &t,
-		})
+		t, err := decodeTask(e)
 		if err != nil {
-			return nil, err
-		}
-		if err := dec.Decode(e); err != nil {
-			return nil, &decodeError{fmt.Sprintf("task %d: %s", i, taskDecodeMsg(err))}
+			return nil, within(fmt.Sprintf("task %d: ", i), err)
 		}
 		if err := t.validate(); err != nil {
-			return nil, &decodeError{fmt.Sprintf("task %d (%s): %v", i, t.Name, err)}
+			return nil, &decodeError{msg: fmt.Sprintf("task %d (%s): %v", i, t.Name, err)}
 		}
 		tasks = append(tasks, t)
 	}
 	return tasks, nil
 }
 
-// taskDecodeMsg rewrites mapstructure's multi-line messages as one line.
-func taskDecodeMsg(err error) string {
-	msg := oneLine(err.Error())
-	if _, keys, ok := strings.Cut(msg, "has invalid keys: "); ok {
-		return "unknown field " + keys + " (fields: name, builtin, command, timeout, retries, retry_backoff)"
+// taskFields are Task's fields by their mapstructure names, in order.
+var taskFields = func() []string {
+	t := reflect.TypeFor[Task]()
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = t.Field(i).Tag.Get("mapstructure")
 	}
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s): ")
-	return msg
+	return names
+}()
+
+// decodeTask fills a Task from one mapping, field by field, with the
+// decoders the keys use.
+func decodeTask(raw any) (Task, error) {
+	var t Task
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return t, expected("a mapping such as {name: tasks.add, builtin: add}", raw)
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fields := reflect.ValueOf(&t).Elem()
+	for _, k := range names {
+		i := slices.IndexFunc(taskFields, func(f string) bool { return strings.EqualFold(f, k) })
+		if i < 0 {
+			msg := fmt.Sprintf("unknown field %q", k)
+			if s := suggest.Nearest(k, taskFields, 2); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return t, &decodeError{msg: msg + " (fields: " + strings.Join(taskFields, ", ") + ")"}
+		}
+		v := m[k]
+		if _, isList := v.([]any); taskFields[i] == "command" && !isList {
+			return t, within(`field "command": `, expected(`a list such as [convert, "{0}", out.png]`, v))
+		}
+		if err := decodeInto(fields.Field(i), v); err != nil {
+			return t, within(fmt.Sprintf("field %q: ", taskFields[i]), err)
+		}
+	}
+	return t, nil
 }
 
 func (t Task) validate() error {

@@ -9,7 +9,8 @@ import (
 func Default() Config {
 	ncpu := runtime.NumCPU()
 	return Config{
-		Log: Log{Level: "info"},
+		Output: "text",
+		Log:    Log{Level: "info"},
 		Zmq: Zmq{
 			Bind:           []string{"tcp://*:5555"},
 			Connect:        []string{"tcp://localhost:5555"},

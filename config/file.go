@@ -7,61 +7,114 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
-	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
 
-// fileDoc is the config file, read once: viper gets its contents, and the
-// file's own parse serves what viper loses (key case, YAML line numbers).
+// fileDoc is one config file as its format's parser reads it: keys keep
+// their case (a user name in zmq.plain.users must), and YAML keys their line.
 type fileDoc struct {
 	path  string
-	raw   map[string]any // as the format's parser reads it, keys in their case
-	lines lineFinder     // YAML only
+	raw   map[string]any
+	lines lineFinder // YAML only
 }
 
-// readFile loads file into v and returns its fileDoc.
-func readFile(v *viper.Viper, file string) (*fileDoc, error) {
-	ext := strings.ToLower(filepath.Ext(file))
+// readFile parses a config file. Its errors name the file, and the line
+// where the parser knows it; they carry no parser internals.
+func readFile(path string) (*fileDoc, error) {
+	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".yaml", ".yml":
-		v.SetConfigType("yaml")
-	case ".toml", ".json":
-		v.SetConfigType(ext[1:])
+	case ".yaml", ".yml", ".toml", ".json":
 	default:
-		return nil, &Error{Where: file, Msg: fmt.Sprintf("unknown config format %q: use .yaml, .yml, .toml or .json", ext)}
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("unknown config format %q: use .yaml, .yml, .toml or .json", ext)}
 	}
-	data, err := os.ReadFile(file)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{Where: file, Msg: errors.Unwrap(err).Error()}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{Where: path, Msg: "cannot read: " + err.Error()}
 	}
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, &Error{Where: file, Msg: "cannot parse: " + strings.TrimPrefix(err.Error(), "While parsing config: ")}
-	}
-	doc := &fileDoc{path: file}
+	doc := &fileDoc{path: path}
 	switch ext {
 	case ".toml":
-		_ = toml.Unmarshal(data, &doc.raw)
+		err = doc.parseTOML(data)
 	case ".json":
-		_ = json.Unmarshal(data, &doc.raw)
+		err = doc.parseJSON(data)
 	default:
-		var node yaml.Node
-		if yaml.Unmarshal(data, &node) == nil && len(node.Content) > 0 {
-			doc.lines = newLineFinder(node.Content[0])
-			_ = node.Decode(&doc.raw)
-		}
+		err = doc.parseYAML(data)
 	}
-	return doc, nil
+	return doc, err
 }
 
-// value returns key's value as the file's own parser read it. Section
-// names match without regard to case, as in viper.
-func (d *fileDoc) value(key string) (any, bool) {
-	if d == nil {
-		return nil, false
+const wantMapping = "expected a mapping of keys, such as log: {level: info}"
+
+func (d *fileDoc) parseYAML(data []byte) error {
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil {
+		return &Error{Where: d.path, Msg: "cannot parse YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
+	if len(node.Content) == 0 {
+		return nil // empty, or only comments
+	}
+	root := node.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return &Error{Where: fmt.Sprintf("%s:%d", d.path, root.Line), Msg: wantMapping}
+	}
+	if err := root.Decode(&d.raw); err != nil {
+		// yaml.TypeError: "line N: mapping key "x" already defined at line M".
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			where, msg := d.path, te.Errors[0]
+			if rest, ok := strings.CutPrefix(msg, "line "); ok {
+				if n, m, ok := strings.Cut(rest, ": "); ok {
+					where, msg = d.path+":"+n, m
+				}
+			}
+			return &Error{Where: where, Msg: msg}
+		}
+		return &Error{Where: d.path, Msg: "cannot parse YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	d.lines = newLineFinder(root)
+	return nil
+}
+
+func (d *fileDoc) parseTOML(data []byte) error {
+	if err := toml.Unmarshal(data, &d.raw); err != nil {
+		where := d.path
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			where = fmt.Sprintf("%s:%d", d.path, row)
+		}
+		return &Error{Where: where, Msg: "cannot parse TOML: " + strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	return nil
+}
+
+func (d *fileDoc) parseJSON(data []byte) error {
+	err := json.Unmarshal(data, &d.raw)
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		line := 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
+		return &Error{Where: d.path + ":" + strconv.Itoa(line), Msg: "cannot parse JSON: " + se.Error()}
+	case errors.As(err, &te) && te.Field == "":
+		return &Error{Where: d.path, Msg: `expected an object of keys, such as {"log": {"level": "info"}}`}
+	}
+	return &Error{Where: d.path, Msg: "cannot parse JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
+}
+
+// value returns key's value as the file's parser read it, and whether the
+// file sets it. Names match without regard to case, as key names do.
+func (d *fileDoc) value(key string) (any, bool) {
 	var cur any = d.raw
 	for _, part := range strings.Split(key, ".") {
 		m, ok := cur.(map[string]any)
@@ -80,15 +133,6 @@ func (d *fileDoc) value(key string) (any, bool) {
 		}
 	}
 	return cur, true
-}
-
-// mapValue reads a map-valued key from the file itself, because viper
-// lower-cases every key it reads, map entries included, and a user name
-// such as "Alice" in zmq.plain.users must keep its case.
-func (d *fileDoc) mapValue(key string) (map[string]any, bool) {
-	v, _ := d.value(key)
-	m, ok := v.(map[string]any)
-	return m, ok
 }
 
 // at renders "file:line" for key when the line is known, else the file.

@@ -11,23 +11,33 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/dsys-dev/dsys/internal/suggest"
 )
 
 // Options says where Load looks besides the defaults.
 type Options struct {
-	// File is the --config flag. Empty means DSYS_CONFIG, else the search
-	// path ./dsys.yaml, $XDG_CONFIG_HOME/dsys/config.yaml (default
-	// ~/.config/dsys/config.yaml), /etc/dsys/config.yaml.
+	// File is the --config flag: that one file replaces the search (as
+	// DSYS_CONFIG does when File is empty). It must exist.
 	File string
+	// Search lists the files layered when no file is named, weakest first;
+	// those that exist are read. Nil means SearchPaths().
+	Search []string
 	// Flags maps keys to the command-line flags bound to them. A flag
 	// overrides its key only when the user set it.
 	Flags map[string]*pflag.Flag
+	// LenientFiles makes Load skip what it cannot use in the config files
+	// (a file that does not parse, an unknown key, a bad value: the key
+	// keeps its default) while flags and environment are still checked; for
+	// commands that must run whatever the files hold (config init --force
+	// over a broken file, version, completion).
+	LenientFiles bool
 }
 
 // Loaded is a fully decoded, validated configuration and where each value came from.
 type Loaded struct {
 	Config   Config
-	File     string   // the config file read, "" when none
+	Files    []string // the config files read, weakest first; none is fine
 	Warnings []string // unknown DSYS_* variables and the like; worth logging
 	sources  map[string]Source
 }
@@ -36,6 +46,7 @@ type Loaded struct {
 type Source struct {
 	Kind SourceKind
 	Name string // file path, environment variable or flag name
+	at   string // for a file: "path:line" when the line is known
 }
 
 // SourceKind orders the places a value can come from, weakest first.
@@ -61,12 +72,29 @@ func (s Source) String() string {
 	return "default"
 }
 
+// where renders a source for an error message: the file with its line,
+// the variable, or the flag.
+func (s Source) where() string {
+	switch s.Kind {
+	case FromFile:
+		return s.at
+	case FromFlag:
+		return "flag " + s.Name
+	case FromEnv:
+		return s.Name
+	}
+	return "default"
+}
+
 // Source returns where key's value came from.
 func (l *Loaded) Source(key string) Source { return l.sources[key] }
 
-// SearchPaths returns the config files looked for when none is named, in order.
+// SearchPaths returns the config files layered when none is named, weakest
+// first: /etc/dsys/config.yaml, $XDG_CONFIG_HOME/dsys/config.yaml (default
+// ~/.config/dsys/config.yaml), ./dsys.yaml. Each key takes its value from
+// the last of them that sets it.
 func SearchPaths() []string {
-	paths := []string{"dsys.yaml"}
+	paths := []string{"/etc/dsys/config.yaml"}
 	xdg := os.Getenv("XDG_CONFIG_HOME")
 	if xdg == "" {
 		if home, err := os.UserHomeDir(); err == nil {
@@ -76,40 +104,76 @@ func SearchPaths() []string {
 	if xdg != "" {
 		paths = append(paths, filepath.Join(xdg, "dsys", "config.yaml"))
 	}
-	return append(paths, "/etc/dsys/config.yaml")
+	return append(paths, "dsys.yaml")
 }
 
-// findFile picks the config file: the named one (which must exist), or the
-// first of SearchPaths that exists, or none.
-func findFile(named string) (string, error) {
-	where := "--config"
+// configFiles picks the files to read, weakest first: the named one (which
+// must exist), or those of the search path that exist, each once.
+func configFiles(opts Options) ([]string, error) {
+	named, where := opts.File, "--config"
 	if named == "" {
-		named = os.Getenv("DSYS_CONFIG")
-		where = "DSYS_CONFIG"
+		named, where = os.Getenv("DSYS_CONFIG"), "DSYS_CONFIG"
 	}
 	if named != "" {
 		if _, err := os.Stat(named); err != nil {
-			return "", &Error{Where: named, Msg: fmt.Sprintf("cannot read config file named by %s: %v", where, errors.Unwrap(err))}
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, &Error{Where: named, Msg: fmt.Sprintf("cannot read config file named by %s: %v", where, err)}
 		}
-		return named, nil
+		return []string{named}, nil
 	}
-	for _, p := range SearchPaths() {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+	search := opts.Search
+	if search == nil {
+		search = SearchPaths()
+	}
+	var files []string
+	seen := map[string]bool{}
+	for _, p := range search {
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() {
+			continue
+		}
+		id := p
+		if abs, err := filepath.Abs(p); err == nil {
+			id = abs
+		}
+		if !seen[id] {
+			seen[id] = true
+			files = append(files, p)
 		}
 	}
-	return "", nil
+	return files, nil
 }
 
-// Load builds the configuration from defaults, the config file, the
+// Load builds the configuration from defaults, the config files, the
 // environment and the bound flags, in rising precedence. It returns an
 // *Error, naming the source and the key, for the first bad value it meets:
-// nothing should run on a half-read configuration.
+// nothing should run on a half-read configuration. With
+// Options.LenientFiles, a file's faults are skipped instead.
 func Load(opts Options) (*Loaded, error) {
-	file, err := findFile(opts.File)
-	if err != nil {
-		return nil, err
+	return load(opts, func(k SourceKind) bool { return opts.LenientFiles && k == FromFile })
+}
+
+// Lenient is the configuration as far as it can be read, for reporting an
+// error the way the user asked (output: json) when Load failed or never
+// ran: a file that cannot be read is skipped, and a value that does not
+// decode or is out of range keeps its default. It never fails.
+func Lenient(opts Options) Config {
+	l, err := load(opts, func(SourceKind) bool { return true })
+	if err != nil { // viper refused to bind: nothing was read
+		return Default()
 	}
+	return l.Config
+}
+
+// load reads the configuration; tolerate says which sources' faults are
+// skipped (the key keeps its default) rather than returned.
+func load(opts Options, tolerate func(SourceKind) bool) (*Loaded, error) {
+	l := &Loaded{Config: Default(), sources: map[string]Source{}}
+	// One viper holds the defaults, the environment and the flags; the
+	// files are read by their own parsers, which keep key case and lines.
 	v := viper.New()
 	def := Default()
 	for _, k := range keys {
@@ -123,96 +187,108 @@ func Load(opts Options) (*Loaded, error) {
 			}
 		}
 	}
-	var doc *fileDoc
-	if file != "" {
-		if doc, err = readFile(v, file); err != nil {
-			return nil, err
+	files, err := configFiles(opts)
+	if err != nil && !tolerate(FromFile) {
+		return nil, err
+	}
+	var docs []*fileDoc // weakest first
+	for _, file := range files {
+		doc, err := readFile(file)
+		if err == nil {
+			err = checkFileKeys(doc)
 		}
-		if err := checkFileKeys(v, doc); err != nil {
-			return nil, err
+		if err != nil {
+			if !tolerate(FromFile) {
+				return nil, err
+			}
+			continue
 		}
+		docs = append(docs, doc)
+		l.Files = append(l.Files, file)
 	}
 
-	l := &Loaded{File: file, sources: map[string]Source{}}
 	for _, k := range keys {
-		src := Source{Kind: FromDefault}
+		src, raw := Source{Kind: FromDefault}, any(nil)
 		switch f := opts.Flags[k.Name]; {
 		case f != nil && f.Changed:
-			src = Source{Kind: FromFlag, Name: "--" + f.Name}
+			src, raw = Source{Kind: FromFlag, Name: "--" + f.Name}, v.Get(k.Name)
 		case os.Getenv(k.Env) != "":
-			src = Source{Kind: FromEnv, Name: k.Env}
-		case file != "" && v.InConfig(k.Name):
-			src = Source{Kind: FromFile, Name: file}
-		}
-		l.sources[k.Name] = src
-		raw := v.Get(k.Name)
-		if src.Kind == FromFile && k.typ.Kind() == reflect.Map {
-			if m, ok := doc.mapValue(k.Name); ok {
-				raw = m
+			src, raw = Source{Kind: FromEnv, Name: k.Env}, v.Get(k.Name)
+		default:
+			raw = v.Get(k.Name)
+			for i := len(docs) - 1; i >= 0; i-- {
+				if val, ok := docs[i].value(k.Name); ok {
+					src, raw = Source{Kind: FromFile, Name: docs[i].path, at: docs[i].at(k.Name)}, val
+					break
+				}
 			}
 		}
 		if err := decodeInto(k.field(&l.Config), raw); err != nil {
-			return nil, &Error{Where: where(src, k.Name, doc), Key: k.Name, Msg: err.Error()}
+			if !tolerate(src.Kind) {
+				return nil, &Error{Where: src.where(), Key: k.Name, Msg: describeErr(k, err)}
+			}
+			k.field(&l.Config).Set(reflect.ValueOf(k.Value(&def)))
+			src = Source{Kind: FromDefault}
 		}
+		l.sources[k.Name] = src
 	}
-	if err := l.validate(doc); err != nil {
-		return nil, err
+	for range keys { // a tolerated value out of range falls back to its default
+		err := l.validate()
+		if err == nil {
+			break
+		}
+		var ce *Error
+		if !errors.As(err, &ce) || !tolerate(l.sources[ce.Key].Kind) {
+			return nil, err
+		}
+		k, _ := lookupKey(ce.Key)
+		k.field(&l.Config).Set(reflect.ValueOf(k.Value(&def)))
+		l.sources[k.Name] = Source{Kind: FromDefault}
 	}
 	l.Warnings = unknownEnv()
 	return l, nil
 }
 
-// where renders a source for an error message, with the file line when known.
-func where(src Source, key string, doc *fileDoc) string {
-	switch src.Kind {
-	case FromFile:
-		return doc.at(key)
-	case FromFlag:
-		return "flag " + src.Name
-	case FromEnv:
-		return src.Name
-	}
-	return "default"
-}
-
 // checkFileKeys refuses keys that are not settings (typo protection).
-func checkFileKeys(v *viper.Viper, doc *fileDoc) error {
+func checkFileKeys(doc *fileDoc) error {
 	var unknown []string
-	for _, name := range v.AllKeys() {
-		if raw, found := doc.value(name); isSection(name) && found && raw == nil {
-			continue // an empty section, as when all its keys are commented out
-		}
-		if !knownKey(name) {
-			unknown = append(unknown, name)
+	var walk func(m map[string]any, prefix string)
+	walk = func(m map[string]any, prefix string) {
+		for k, val := range m {
+			name := prefix + strings.ToLower(k)
+			if _, ok := lookupKey(name); ok {
+				continue // a key, whatever its value: decoding judges that
+			}
+			sub, isMap := val.(map[string]any)
+			switch {
+			case isMap && (len(sub) > 0 || isSection(name)):
+				walk(sub, name+".") // a section, or a misspelt one: its keys get suggestions
+			case isSection(name) && val == nil:
+				// an empty section, as when all its keys are commented out
+			default:
+				unknown = append(unknown, name)
+			}
 		}
 	}
+	walk(doc.raw, "")
 	if len(unknown) == 0 {
 		return nil
 	}
 	sort.Slice(unknown, func(i, j int) bool {
-		return doc.lines.line(unknown[i]) < doc.lines.line(unknown[j])
+		li, lj := doc.lines.line(unknown[i]), doc.lines.line(unknown[j])
+		if li != lj {
+			return li < lj
+		}
+		return unknown[i] < unknown[j]
 	})
 	name := unknown[0]
 	msg := "unknown key"
-	if s := suggest(name); s != "" {
+	if isSection(name) {
+		msg = "expected a mapping of keys, such as " + sectionExample(name)
+	} else if s := suggestKey(name); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	} else if section := strings.SplitN(name, ".", 2)[0]; isSection(section) && section == name {
-		msg = "expected a mapping of keys, such as " + sectionExample(section)
 	}
 	return &Error{Where: doc.at(name), Key: name, Msg: msg}
-}
-
-// knownKey accepts leaf keys and entries below map-valued keys.
-func knownKey(name string) bool {
-	for _, k := range keys {
-		if k.Name == name {
-			return true
-		}
-		if k.typ.Kind() == reflect.Map && strings.HasPrefix(name, k.Name+".") {
-			return true
-		}
-	}
-	return false
 }
 
 func isSection(name string) bool {
@@ -233,59 +309,22 @@ func sectionExample(section string) string {
 	return section
 }
 
-// suggest returns the known key nearest to name, if it is near enough to be a typo.
-func suggest(name string) string {
+// suggestKey returns the known key nearest to name, if it is near enough to be a typo.
+func suggestKey(name string) string {
 	names := make([]string, len(keys))
 	for i, k := range keys {
 		names[i] = k.Name
 	}
-	return nearest(name, names)
-}
-
-func envNames() []string {
-	names := make([]string, len(keys))
-	for i, k := range keys {
-		names[i] = k.Env
-	}
-	return names
-}
-
-// nearest returns the candidate within edit distance 3 of name, if any.
-func nearest(name string, candidates []string) string {
-	best, bestD := "", 4
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Nearest(name, names, 3)
 }
 
 // unknownEnv lists DSYS_* variables that set nothing, to warn about typos.
 func unknownEnv() []string {
 	known := map[string]bool{"DSYS_CONFIG": true}
+	envs := make([]string, 0, len(keys))
 	for _, k := range keys {
 		known[k.Env] = true
+		envs = append(envs, k.Env)
 	}
 	var warn []string
 	for _, kv := range os.Environ() {
@@ -294,7 +333,7 @@ func unknownEnv() []string {
 			continue
 		}
 		msg := fmt.Sprintf("environment variable %s sets no dsys key", name)
-		if s := nearest(name, envNames()); s != "" {
+		if s := suggest.Nearest(name, envs, 3); s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
 		}
 		warn = append(warn, msg)

@@ -87,13 +87,24 @@ func publicValue(k Key, v any) any {
 	return v
 }
 
-// RedactURL hides the password of a URL with user info; other strings pass.
+// RedactURL hides the password of a URL with user info; other strings
+// pass. A URL that does not parse is masked by hand: everything between the
+// first ':' of its user info and its last '@'.
 func RedactURL(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !strings.Contains(rest, "@") {
 		return s
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		at := strings.LastIndex(rest, "@")
+		user, _, hasPassword := strings.Cut(rest[:at], ":")
+		if !hasPassword {
+			return s
+		}
+		return scheme + "://" + user + ":" + Redacted + rest[at:]
+	}
+	if u.User == nil {
 		return s
 	}
 	if _, has := u.User.Password(); !has {

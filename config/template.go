@@ -8,57 +8,68 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Template returns a commented YAML config holding every key at its
-// default, as `dsys config init` writes it. Keys whose default depends on
-// the machine are written commented out, so the file travels well.
-func Template() []byte {
+// Template returns a YAML config documenting every key, as `dsys config
+// init` writes it. Every key is commented out at its default, so the file
+// changes nothing (config show still credits each value to default) until a
+// line is uncommented; uncommenting a key's lines gives a valid setting.
+func Template() []byte { return template(true) }
+
+// template writes each key under its doc comment. With commented, "# "
+// goes after the indentation of each of a key's lines, so that removing it
+// gives template(false) line for line.
+func template(commented bool) []byte {
 	var b strings.Builder
-	b.WriteString(`# dsys configuration.
-# Precedence: command-line flags > DSYS_* environment variables > this file > built-in defaults.
+	b.WriteString(`# dsys configuration. Every key is commented out at its built-in default:
+# uncomment a line to set it.
+# Precedence: command-line flags > DSYS_* environment variables > config files > built-in defaults.
+# Files layer: /etc/dsys/config.yaml < ~/.config/dsys/config.yaml < ./dsys.yaml, each key taken
+# from the strongest file that sets it; --config FILE or DSYS_CONFIG reads that one file instead.
 # Every key can also be set in the environment: DSYS_ + the key upper-cased with dots as
 # underscores, e.g. compute.workers -> DSYS_COMPUTE_WORKERS.
 # "dsys config show" prints each key's effective value and where it came from.
 `)
 	def := Default()
 	var open []string // sections currently open, outermost first
-	for _, k := range keys {
+	for i, k := range keys {
 		parts := strings.Split(k.Name, ".")
 		sections, leaf := parts[:len(parts)-1], parts[len(parts)-1]
 		common := 0
 		for common < len(open) && common < len(sections) && open[common] == sections[common] {
 			common++
 		}
-		for i := common; i < len(sections); i++ {
-			if i == 0 {
+		for j := common; j < len(sections); j++ {
+			if j == 0 {
 				b.WriteString("\n")
 			}
-			fmt.Fprintf(&b, "%s%s:\n", indent(i), sections[i])
+			fmt.Fprintf(&b, "%s%s:\n", indent(j), sections[j])
+		}
+		if len(sections) == 0 && i == 0 {
+			b.WriteString("\n")
 		}
 		open = sections
 		in := indent(len(sections))
 		fmt.Fprintf(&b, "%s# %s (%s)\n", in, k.Doc, k.Env)
+		var lines []string
 		value := yamlValue(k.Value(&def))
 		switch {
 		case k.Auto != "":
-			fmt.Fprintf(&b, "%s# %s: %s  # default: %s\n", in, leaf, strings.TrimSpace(value), k.Auto)
+			lines = []string{fmt.Sprintf("%s: %s  # default: %s", leaf, value, k.Auto)}
 		case k.Name == "queue.tasks":
-			fmt.Fprintf(&b, "%s%s:%s\n", in, leaf, strings.ReplaceAll(tasksExample, "\n", "\n"+in))
+			lines = append([]string{leaf + ":"}, strings.Split(tasksExample, "\n")...)
 		default:
-			if strings.Contains(value, "\n") {
-				fmt.Fprintf(&b, "%s%s:\n", in, leaf)
-				for _, l := range strings.Split(strings.TrimRight(value, "\n"), "\n") {
-					fmt.Fprintf(&b, "%s  %s\n", in, l)
-				}
-			} else {
-				fmt.Fprintf(&b, "%s%s: %s\n", in, leaf, value)
+			lines = []string{leaf + ": " + value}
+		}
+		for _, l := range lines {
+			if commented {
+				l = "# " + l
 			}
+			b.WriteString(in + l + "\n")
 		}
 	}
 	return []byte(b.String())
 }
 
-const tasksExample = `
-  # A built-in task under a Celery name (built-ins: add, mul, sum, echo, sleep, fail;
+const tasksExample = `  # A built-in task under a Celery name (built-ins: add, mul, sum, echo, sleep, fail;
   # they are also served under their own names):
   - name: tasks.add
     builtin: add
@@ -71,34 +82,25 @@ const tasksExample = `
 
 func indent(n int) string { return strings.Repeat("  ", n) }
 
-// yamlValue renders a default value as YAML: one line for scalars and empty
-// collections, block form for lists.
+// yamlValue renders a default value as YAML on one line (lists and maps in
+// flow style), so that one "# " comments it out.
 func yamlValue(v any) string {
 	switch x := v.(type) {
 	case time.Duration:
 		return FormatDuration(x)
 	case fmt.Stringer:
 		return x.String()
-	case map[string]string:
-		if len(x) == 0 {
-			return "{}"
-		}
-	case []string:
-		if len(x) == 0 {
-			return "[]"
-		}
-		out, _ := yaml.Marshal(x)
-		return string(out)
 	}
-	out, err := yaml.Marshal(v)
+	var node yaml.Node
+	if err := node.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	node.Style = yaml.FlowStyle
+	out, err := yaml.Marshal(&node)
 	if err != nil {
 		return fmt.Sprint(v)
 	}
-	s := string(out)
-	if strings.Count(s, "\n") == 1 {
-		return strings.TrimSuffix(s, "\n")
-	}
-	return s
+	return strings.TrimSuffix(string(out), "\n")
 }
 
 // FormatDuration prints d like time.Duration.String without zero units:

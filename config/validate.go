@@ -6,13 +6,14 @@ import (
 )
 
 // validate checks ranges and enumerations once every value has its type.
-func (l *Loaded) validate(doc *fileDoc) error {
+func (l *Loaded) validate() error {
 	c := &l.Config
 	checks := []struct {
 		key string
 		ok  bool
 		msg string
 	}{
+		{"output", c.Output == "text" || c.Output == "json", "expected text or json"},
 		{"log.level", slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "expected debug, info, warn or error"},
 		{"zmq.timeout", c.Zmq.Timeout > 0, "expected a positive duration"},
 		{"zmq.retries", c.Zmq.Retries >= 0, "expected zero or more"},
@@ -37,9 +38,9 @@ func (l *Loaded) validate(doc *fileDoc) error {
 		}
 		k, _ := lookupKey(ch.key)
 		return &Error{
-			Where: where(l.sources[ch.key], ch.key, doc),
+			Where: l.sources[ch.key].where(),
 			Key:   ch.key,
-			Msg:   fmt.Sprintf("%s, got %s", ch.msg, display(k.Value(c))),
+			Msg:   fmt.Sprintf("%s, got %s", ch.msg, display(publicValue(k, k.Value(c)))),
 		}
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // builtins are the tasks every worker can serve without configuration.
@@ -118,7 +120,7 @@ func arith(task string, args []any, kwargs map[string]any, op func(a, b number) 
 	}
 	r := op(a, b)
 	if !r.isInt && (math.IsInf(r.f, 0) || math.IsNaN(r.f)) {
-		return nil, Exception("builtins", "OverflowError", task+": result out of range")
+		return nil, celery.Exception("builtins", "OverflowError", task+": result out of range")
 	}
 	return r.value(), nil
 }
@@ -138,7 +140,7 @@ func smallInts(args []any, kwargs map[string]any) (int64, int64, bool) {
 	return x, y, err1 == nil && err2 == nil
 }
 
-func builtinAdd(_ context.Context, t *Task) (any, error) {
+func builtinAdd(_ context.Context, t *celery.Task) (any, error) {
 	if x, y, ok := smallInts(t.Args, t.Kwargs); ok {
 		if s := x + y; (s > x) == (y > 0) {
 			return s, nil
@@ -152,7 +154,7 @@ func builtinAdd(_ context.Context, t *Task) (any, error) {
 	})
 }
 
-func builtinMul(_ context.Context, t *Task) (any, error) {
+func builtinMul(_ context.Context, t *celery.Task) (any, error) {
 	if x, y, ok := smallInts(t.Args, t.Kwargs); ok {
 		if hi, lo := bits.Mul64(uint64(abs64(x)), uint64(abs64(y))); hi == 0 && lo <= math.MaxInt64 && x != math.MinInt64 && y != math.MinInt64 {
 			return x * y, nil
@@ -166,7 +168,7 @@ func builtinMul(_ context.Context, t *Task) (any, error) {
 	})
 }
 
-func builtinSum(_ context.Context, t *Task) (any, error) {
+func builtinSum(_ context.Context, t *celery.Task) (any, error) {
 	if len(t.Kwargs) > 0 {
 		return nil, badArgs("sum: takes no keyword arguments")
 	}
@@ -194,7 +196,7 @@ func builtinSum(_ context.Context, t *Task) (any, error) {
 
 // echo returns its argument, or the list of its arguments when given
 // several, or its keyword arguments when given only those.
-func builtinEcho(_ context.Context, t *Task) (any, error) {
+func builtinEcho(_ context.Context, t *celery.Task) (any, error) {
 	switch {
 	case len(t.Args) == 1 && len(t.Kwargs) == 0:
 		return t.Args[0], nil
@@ -210,7 +212,7 @@ func builtinEcho(_ context.Context, t *Task) (any, error) {
 }
 
 // sleep waits the given seconds (honouring cancellation) and returns them.
-func builtinSleep(ctx context.Context, t *Task) (any, error) {
+func builtinSleep(ctx context.Context, t *celery.Task) (any, error) {
 	if len(t.Args) != 1 || len(t.Kwargs) > 0 {
 		return nil, badArgs("sleep: takes 1 argument (seconds), got %d", len(t.Args)+len(t.Kwargs))
 	}
@@ -233,17 +235,17 @@ func builtinSleep(ctx context.Context, t *Task) (any, error) {
 }
 
 // fail raises TaskError with the given message.
-func builtinFail(_ context.Context, t *Task) (any, error) {
+func builtinFail(_ context.Context, t *celery.Task) (any, error) {
 	msg := "fail"
 	if len(t.Args) > 0 {
 		if s, ok := t.Args[0].(string); ok {
 			msg = s
 		} else {
-			b, _ := appendValue(nil, t.Args[0])
+			b, _ := celery.AppendJSON(nil, t.Args[0])
 			msg = string(b)
 		}
 	}
-	return nil, &RemoteError{Type: "TaskError", Module: errorModule, Message: []any{msg}}
+	return nil, &celery.RemoteError{Type: "TaskError", Module: celery.ErrorModule, Message: []any{msg}}
 }
 
 func abs64(x int64) int64 {

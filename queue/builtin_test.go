@@ -2,14 +2,17 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 func TestBuiltins(t *testing.T) {
-	n := func(s string) any { return num(s) }
+	n := func(s string) any { return json.Number(s) }
 	tests := []struct {
 		name   string
 		args   []any
@@ -20,24 +23,24 @@ func TestBuiltins(t *testing.T) {
 	}{
 		{"add", []any{n("4"), n("4")}, nil, int64(8), false, ""},
 		{"add", []any{n("4.0"), n("4")}, nil, 8.0, false, ""},
-		{"add", []any{n("9223372036854775807"), n("1")}, nil, num("9223372036854775808"), false, ""},
+		{"add", []any{n("9223372036854775807"), n("1")}, nil, json.Number("9223372036854775808"), false, ""},
 		{"add", []any{n("4")}, nil, nil, true, ""},
 		{"add", []any{"a", n("1")}, nil, nil, true, ""},
 		{"add", []any{n("1"), n("2")}, map[string]any{"z": n("1")}, nil, true, ""},
 		{"mul", []any{n("6"), n("7")}, nil, int64(42), false, ""},
 		{"mul", []any{n("-3"), n("0.5")}, nil, -1.5, false, ""},
-		{"mul", []any{n("4294967296"), n("4294967296")}, nil, num("18446744073709551616"), false, ""},
+		{"mul", []any{n("4294967296"), n("4294967296")}, nil, json.Number("18446744073709551616"), false, ""},
 		{"mul", []any{n("1e308"), n("10")}, nil, nil, false, "OverflowError"},
-		{"sum", []any{[]any{n("1"), n("2"), n("3")}}, nil, num("6"), false, ""},
+		{"sum", []any{[]any{n("1"), n("2"), n("3")}}, nil, json.Number("6"), false, ""},
 		{"sum", []any{[]any{n("1"), n("0.5")}}, nil, 1.5, false, ""},
-		{"sum", []any{[]any{}}, nil, num("0"), false, ""},
+		{"sum", []any{[]any{}}, nil, json.Number("0"), false, ""},
 		{"sum", []any{n("1"), n("2")}, nil, nil, true, ""},
 		{"sum", []any{[]any{"x"}}, nil, nil, true, ""},
 		{"echo", []any{"hi"}, nil, "hi", false, ""},
 		{"echo", []any{n("1"), "b"}, nil, []any{n("1"), "b"}, false, ""},
 		{"echo", nil, map[string]any{"k": "v"}, map[string]any{"k": "v"}, false, ""},
 		{"echo", nil, nil, []any{}, false, ""},
-		{"sleep", []any{n("0")}, nil, num("0"), false, ""},
+		{"sleep", []any{n("0")}, nil, json.Number("0"), false, ""},
 		{"sleep", []any{n("-1")}, nil, nil, true, ""},
 		{"sleep", []any{"x"}, nil, nil, true, ""},
 		{"fail", []any{"boom"}, nil, nil, false, "TaskError"},
@@ -47,14 +50,14 @@ func TestBuiltins(t *testing.T) {
 		if !ok {
 			t.Fatalf("no builtin %s", tt.name)
 		}
-		got, err := f(context.Background(), &Task{Name: tt.name, Args: tt.args, Kwargs: tt.kwargs})
+		got, err := f(context.Background(), &celery.Task{Name: tt.name, Args: tt.args, Kwargs: tt.kwargs})
 		switch {
 		case tt.bad:
 			if !errors.Is(err, ErrBadArgs) {
 				t.Errorf("%s%v: err %v, want ErrBadArgs", tt.name, tt.args, err)
 			}
 		case tt.exc != "":
-			var re *RemoteError
+			var re *celery.RemoteError
 			if !errors.As(err, &re) || re.Type != tt.exc {
 				t.Errorf("%s%v: err %v, want %s", tt.name, tt.args, err, tt.exc)
 			}
@@ -65,7 +68,7 @@ func TestBuiltins(t *testing.T) {
 		}
 	}
 	fail, _ := Builtin("fail")
-	_, err := fail(context.Background(), &Task{Args: []any{"boom"}})
+	_, err := fail(context.Background(), &celery.Task{Args: []any{"boom"}})
 	if err.Error() != "TaskError: boom" {
 		t.Errorf("fail error %q", err)
 	}
@@ -76,7 +79,7 @@ func TestSleepHonoursCancel(t *testing.T) {
 	cancel(ErrSoftTimeLimit)
 	sleep, _ := Builtin("sleep")
 	start := time.Now()
-	_, err := sleep(ctx, &Task{Args: []any{num("60")}})
+	_, err := sleep(ctx, &celery.Task{Args: []any{json.Number("60")}})
 	if !errors.Is(err, ErrSoftTimeLimit) || time.Since(start) > 5*time.Second {
 		t.Fatalf("sleep under a cancelled context: %v after %v", err, time.Since(start))
 	}

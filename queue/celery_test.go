@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 func celeryPeer(t testing.TB) (python, script string) {
@@ -129,33 +130,33 @@ func TestDsysClientAgainstCeleryWorker(t *testing.T) {
 	url := testenv.RabbitMQ(t)
 	startCeleryWorker(t, url, h.queue)
 	c := h.newClient()
-	if v, err := h.get(c, &queue.Task{Name: "tasks.add", Args: []any{n("4"), n("4")}}); err != nil || v != n("8") {
+	if v, err := h.get(c, &celery.Task{Name: "tasks.add", Args: []any{n("4"), n("4")}}); err != nil || v != n("8") {
 		t.Fatalf("tasks.add(4, 4) = %v, %v", v, err)
 	}
-	if v, err := h.get(c, &queue.Task{Name: "tasks.add", Args: []any{n("1.5"), n("2")}}); err != nil || v != n("3.5") {
+	if v, err := h.get(c, &celery.Task{Name: "tasks.add", Args: []any{n("1.5"), n("2")}}); err != nil || v != n("3.5") {
 		t.Fatalf("tasks.add(1.5, 2) = %v, %v", v, err)
 	}
-	_, err := h.get(c, &queue.Task{Name: "tasks.fail", Args: []any{"boom"}})
-	var re *queue.RemoteError
+	_, err := h.get(c, &celery.Task{Name: "tasks.fail", Args: []any{"boom"}})
+	var re *celery.RemoteError
 	if !errors.As(err, &re) || re.Type != "ValueError" || re.Module != "builtins" || re.Error() != "ValueError: boom" ||
 		!strings.Contains(re.Traceback, "ValueError: boom") {
 		t.Fatalf("tasks.fail: %#v", err)
 	}
-	_, err = h.get(c, &queue.Task{Name: "tasks.nope", Args: []any{n("1")}})
+	_, err = h.get(c, &celery.Task{Name: "tasks.nope", Args: []any{n("1")}})
 	if !errors.As(err, &re) || re.Type != "NotRegistered" {
 		t.Fatalf("unknown task: %#v", err)
 	}
-	_, err = h.get(c, &queue.Task{Name: "tasks.add", Args: []any{n("1"), n("1")}, Expires: time.Now().Add(-time.Minute)})
-	if !errors.As(err, &re) || re.Type != "TaskRevokedError" || re.State != queue.StateRevoked {
+	_, err = h.get(c, &celery.Task{Name: "tasks.add", Args: []any{n("1"), n("1")}, Expires: time.Now().Add(-time.Minute)})
+	if !errors.As(err, &re) || re.Type != "TaskRevokedError" || re.State != celery.StateRevoked {
 		t.Fatalf("expired: %#v", err)
 	}
 	// A chain encoded by dsys, run by Celery: add(1, 1) | add(2) | add(3).
 	last := c.Result(testenv.UniqueName(t, "last"))
-	sig := func(id string, arg json.Number) queue.Signature {
-		return queue.Signature{Task: "tasks.add", Args: []any{arg}, Options: map[string]any{"task_id": id, "reply_to": c.ReplyQueue()}}
+	sig := func(id string, arg json.Number) celery.Signature {
+		return celery.Signature{Task: "tasks.add", Args: []any{arg}, Options: map[string]any{"task_id": id, "reply_to": c.ReplyTo()}}
 	}
-	if _, err := c.Submit(h.ctx(), &queue.Task{Name: "tasks.add", Args: []any{n("1"), n("1")},
-		Chain: []queue.Signature{sig(last.ID, "3"), sig(testenv.UniqueName(t, "mid"), "2")}}); err != nil {
+	if _, err := c.Submit(h.ctx(), &celery.Task{Name: "tasks.add", Args: []any{n("1"), n("1")},
+		Chain: []celery.Signature{sig(last.ID, "3"), sig(testenv.UniqueName(t, "mid"), "2")}}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := last.Get(h.ctx()); err != nil || v != n("7") {

@@ -8,39 +8,39 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // ClientConfig configures a Client. The zero value is the documented default.
 type ClientConfig struct {
 	// Queue is where Send publishes (default "celery").
 	Queue string
-	// ResultExpires: the broker deletes the client's result queue after it
-	// has been unused this long (default 24h, as Celery's rpc backend).
+	// ResultExpires: a result backend that allocates storage per client
+	// (rpc:// reply queues) drops it after this long unused (default 24h).
 	ResultExpires time.Duration
+	// Results is where the client reads results (default: the transport's
+	// own backend).
+	Results broker.ResultBackend
 	// Logger gets debug events (nil = discard).
 	Logger *slog.Logger
-	// Results, when set, also receives every task of this client as its
+	// Arrivals, when set, also receives every task of this client as its
 	// final result arrives (the client waits until it is received).
-	Results chan<- *AsyncResult
+	Arrivals chan<- *AsyncResult
 }
 
-// Client submits tasks and collects their results over the rpc:// protocol:
-// one reply queue per client, results matched to tasks by id, any number
-// of tasks in flight.
-//
-// Results are consumed with auto-ack, as Celery's rpc backend does. A
-// result waiting in the reply queue survives a broker restart (the queue is
-// durable and dsys workers publish results persistent), but one RabbitMQ
-// already sent when the client's connection drops is lost: its task was
-// done (the worker acked it), so its AsyncResult waits until the caller's
-// deadline. A client keeps the first final result per task id and ignores
-// later ones, so a task run twice (at-least-once) is reported once.
+// Client submits tasks and collects their results: one subscription to the
+// result backend per client, results matched to tasks by id, any number of
+// tasks in flight. A client keeps the first final result per task id and
+// ignores later ones, so a task run twice (at least once) is reported once.
 type Client struct {
-	b     Broker
-	cfg   ClientConfig
-	log   *slog.Logger
-	reply string
-	cons  Consumer
+	t   broker.Transport
+	cfg ClientConfig
+	log *slog.Logger
+	sub broker.Subscription
 
 	mu       sync.Mutex
 	pending  map[string]*AsyncResult
@@ -50,47 +50,38 @@ type Client struct {
 	closed   bool
 }
 
-// NewClient declares the client's result queue and starts listening on it.
-// The queue survives broker restarts (durable, deleted after ResultExpires
-// unused), so results published while the client is disconnected wait for it.
-func NewClient(ctx context.Context, b Broker, cfg ClientConfig) (*Client, error) {
+// NewClient subscribes to the result backend and starts listening.
+func NewClient(ctx context.Context, t broker.Transport, cfg ClientConfig) (*Client, error) {
 	if cfg.Queue == "" {
 		cfg.Queue = "celery"
 	}
 	if cfg.ResultExpires <= 0 {
 		cfg.ResultExpires = 24 * time.Hour
 	}
+	if cfg.Results == nil {
+		cfg.Results = t.Results()
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	c := &Client{b: b, cfg: cfg, log: log, reply: newID(), pending: map[string]*AsyncResult{},
-		declared: map[string]bool{}, done: make(chan struct{})}
-	if err := b.Declare(ctx, QueueSpec{Name: c.reply, Kind: ReplyQueue, Expires: cfg.ResultExpires}); err != nil {
-		return nil, err
-	}
-	// Auto-ack, as Celery's rpc backend: the reply queue is this client's
-	// alone, and a result delivered to a connected consumer with auto-ack
-	// never touches RabbitMQ's disk even though it is persistent, which
-	// halves the broker's work per task. The price: results in transit when
-	// the connection drops (read by no one yet) are lost; see Client.
-	cons, err := b.Consume(ctx, c.reply, ConsumeOptions{AutoAck: true})
+	sub, err := cfg.Results.Subscribe(ctx, broker.SubscribeOptions{Expires: cfg.ResultExpires})
 	if err != nil {
-		_ = b.Delete(context.Background(), c.reply)
 		return nil, err
 	}
-	c.cons = cons
+	c := &Client{t: t, cfg: cfg, log: log, sub: sub, pending: map[string]*AsyncResult{},
+		declared: map[string]bool{}, done: make(chan struct{})}
 	go c.dispatch()
 	return c, nil
 }
 
-// ReplyQueue is the name of the client's result queue.
-func (c *Client) ReplyQueue() string { return c.reply }
+// ReplyTo is the reply address the client's tasks carry.
+func (c *Client) ReplyTo() string { return c.sub.ReplyTo() }
 
 func (c *Client) dispatch() {
 	defer close(c.done)
-	for d := range c.cons.Deliveries() {
-		c.handle(d)
+	for r := range c.sub.Results() {
+		c.handle(r)
 	}
 	c.mu.Lock()
 	c.err = ErrClosed
@@ -102,8 +93,8 @@ func (c *Client) dispatch() {
 	}
 }
 
-func (c *Client) handle(d *Delivery) {
-	r, err := DecodeResult(&d.Message)
+func (c *Client) handle(br broker.Result) {
+	r, err := celery.DecodeResult(br.Body, br.TaskID)
 	if err != nil {
 		c.log.Warn("queue: ignoring bad result message", "err", err)
 		return
@@ -118,25 +109,25 @@ func (c *Client) handle(d *Delivery) {
 		c.log.Debug("queue: result for a task this client does not wait for", "id", r.TaskID, "state", r.State)
 		return
 	}
-	if ar.deliver(r) && c.cfg.Results != nil {
-		c.cfg.Results <- ar
+	if ar.deliver(r) && c.cfg.Arrivals != nil {
+		c.cfg.Arrivals <- ar
 	}
 }
 
 // Send publishes t to the client's queue and returns at once; the result's
 // Sent tells when the broker has the task. It fills t.ID, t.ReplyTo and
 // t.Origin when empty.
-func (c *Client) Send(ctx context.Context, t *Task) (*AsyncResult, error) {
+func (c *Client) Send(ctx context.Context, t *celery.Task) (*AsyncResult, error) {
 	return c.SendTo(ctx, c.cfg.Queue, t)
 }
 
 // SendTo is Send to another queue (declared as Celery declares it).
-func (c *Client) SendTo(ctx context.Context, queue string, t *Task) (*AsyncResult, error) {
+func (c *Client) SendTo(ctx context.Context, queue string, t *celery.Task) (*AsyncResult, error) {
 	if t.ID == "" {
-		t.ID = newID()
+		t.ID = uuid.NewString()
 	}
 	if t.ReplyTo == "" {
-		t.ReplyTo = c.reply
+		t.ReplyTo = c.sub.ReplyTo()
 	}
 	if t.Origin == "" {
 		t.Origin = "dsys"
@@ -144,12 +135,12 @@ func (c *Client) SendTo(ctx context.Context, queue string, t *Task) (*AsyncResul
 	if err := c.declare(ctx, queue); err != nil {
 		return nil, err
 	}
-	m, err := EncodeTask(t)
+	m, err := celery.EncodeTask(t)
 	if err != nil {
 		return nil, err
 	}
 	ar := &AsyncResult{ID: t.ID, Name: t.Name, c: c, queue: queue, msg: m, done: make(chan struct{})}
-	wait := t.ReplyTo == c.reply && !t.IgnoreResult
+	wait := t.ReplyTo == c.sub.ReplyTo() && !t.IgnoreResult
 	if wait {
 		c.mu.Lock()
 		if c.err != nil {
@@ -161,7 +152,7 @@ func (c *Client) SendTo(ctx context.Context, queue string, t *Task) (*AsyncResul
 	} else {
 		ar.fail(fmt.Errorf("queue: task %s: no result expected (ignore_result or another reply_to)", t.ID))
 	}
-	conf, err := c.b.Publish(ctx, queue, m)
+	conf, err := c.t.Publish(ctx, broker.Publishing{Queue: queue, Message: m})
 	if err != nil {
 		c.forget(t.ID)
 		return nil, fmt.Errorf("queue: send %s (%s): %w", t.Name, t.ID, err)
@@ -170,34 +161,86 @@ func (c *Client) SendTo(ctx context.Context, queue string, t *Task) (*AsyncResul
 	return ar, nil
 }
 
+// SendAll sends every task to the client's queue and waits until the broker
+// has them all; their results can then be gathered (Gather). On error the
+// tasks sent so far are returned too.
+func (c *Client) SendAll(ctx context.Context, tasks []*celery.Task) ([]*AsyncResult, error) {
+	ars := make([]*AsyncResult, 0, len(tasks))
+	for _, t := range tasks {
+		ar, err := c.Send(ctx, t)
+		if err != nil {
+			return ars, err
+		}
+		ars = append(ars, ar)
+	}
+	for _, ar := range ars {
+		if err := ar.Sent(ctx); err != nil {
+			return ars, err
+		}
+	}
+	return ars, nil
+}
+
+// Gather waits for the final results of ars and calls fn for each as it
+// arrives (in arrival order, from one goroutine): i is its index in ars,
+// err the task's *celery.RemoteError for FAILURE and REVOKED. It returns the
+// first error fn returns, or ctx's (wrapping ErrTimeout at a deadline), once
+// every result is in or it stops.
+func Gather(ctx context.Context, ars []*AsyncResult, fn func(i int, r *celery.Result, err error) error) error {
+	type arrival struct{ i int }
+	arrived := make(chan arrival, len(ars))
+	stop := make(chan struct{})
+	defer close(stop)
+	for i, ar := range ars {
+		go func() {
+			select {
+			case <-ar.done:
+				arrived <- arrival{i}
+			case <-stop:
+			}
+		}()
+	}
+	for range ars {
+		select {
+		case a := <-arrived:
+			ar := ars[a.i]
+			if err := fn(a.i, ar.result, ar.err); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: results of %d tasks", ErrTimeout, len(ars))
+			}
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // Result returns a handle on the result of a task someone else submitted
-// with this client's reply queue as reply_to (e.g. the last task of a chain,
-// whose id the submitter chose).
+// with this client's reply address as reply_to (e.g. the last task of a
+// chain, whose id the submitter chose), or, on backends that keep results by
+// id, of any task.
 func (c *Client) Result(id string) *AsyncResult {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if ar := c.pending[id]; ar != nil {
+		c.mu.Unlock()
 		return ar
 	}
-	ar := &AsyncResult{ID: id, c: c, done: make(chan struct{}), confirm: doneConfirm{}}
+	ar := &AsyncResult{ID: id, c: c, done: make(chan struct{}), confirm: broker.Confirmed}
 	if c.err != nil {
+		c.mu.Unlock()
 		ar.fail(c.err)
 		return ar
 	}
 	c.pending[id] = ar
+	c.mu.Unlock()
+	c.sub.Want(id)
 	return ar
 }
 
-// doneConfirm is the Confirm of nothing to confirm.
-type doneConfirm struct{}
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-func (doneConfirm) Done() <-chan struct{} { return closedChan }
-func (doneConfirm) Err() error            { return nil }
-
 // Submit is Send and waiting until the broker has the task.
-func (c *Client) Submit(ctx context.Context, t *Task) (*AsyncResult, error) {
+func (c *Client) Submit(ctx context.Context, t *celery.Task) (*AsyncResult, error) {
 	ar, err := c.Send(ctx, t)
 	if err != nil {
 		return nil, err
@@ -215,7 +258,7 @@ func (c *Client) declare(ctx context.Context, queue string) error {
 	if ok {
 		return nil
 	}
-	if err := c.b.Declare(ctx, QueueSpec{Name: queue, Kind: TaskQueue}); err != nil {
+	if err := c.t.Declare(ctx, broker.QueueSpec{Name: queue, Kind: broker.TaskQueue}); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -230,8 +273,8 @@ func (c *Client) forget(id string) {
 	c.mu.Unlock()
 }
 
-// Close stops listening and deletes the result queue; tasks still waiting
-// get ErrClosed.
+// Close ends the subscription (an rpc:// reply queue is deleted); tasks
+// still waiting get ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -240,13 +283,8 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	err := c.cons.Close()
+	err := c.sub.Close()
 	<-c.done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if derr := c.b.Delete(ctx, c.reply); derr != nil && err == nil && !errors.Is(derr, ErrClosed) {
-		err = derr
-	}
 	return err
 }
 
@@ -257,12 +295,12 @@ type AsyncResult struct {
 
 	c       *Client
 	queue   string
-	msg     *Message
-	confirm Confirm
+	msg     *broker.Message
+	confirm broker.Confirm
 
 	once   sync.Once
 	done   chan struct{}
-	result *Result
+	result *celery.Result
 	err    error
 }
 
@@ -271,16 +309,16 @@ type AsyncResult struct {
 // a worker may see it twice, the client keeps the first final result).
 func (r *AsyncResult) Sent(ctx context.Context) error {
 	for {
-		err := WaitConfirm(ctx, r.confirm)
+		err := broker.WaitConfirm(ctx, r.confirm)
 		if err == nil {
 			r.msg = nil // the broker has it: no re-send will be needed
 			return nil
 		}
-		if !errors.Is(err, ErrConnectionLost) {
+		if !errors.Is(err, broker.ErrConnectionLost) {
 			return fmt.Errorf("queue: send %s (%s): %w", r.Name, r.ID, err)
 		}
 		r.c.log.Debug("queue: re-sending task after connection loss", "id", r.ID)
-		conf, perr := r.c.b.Publish(ctx, r.queue, r.msg)
+		conf, perr := r.c.t.Publish(ctx, broker.Publishing{Queue: r.queue, Message: r.msg})
 		if perr != nil {
 			return fmt.Errorf("queue: send %s (%s): %w", r.Name, r.ID, perr)
 		}
@@ -289,7 +327,7 @@ func (r *AsyncResult) Sent(ctx context.Context) error {
 }
 
 // deliver records a final result; it reports whether this was the first.
-func (r *AsyncResult) deliver(res *Result) bool {
+func (r *AsyncResult) deliver(res *celery.Result) bool {
 	if !res.State.Final() {
 		return false
 	}
@@ -316,9 +354,9 @@ func (r *AsyncResult) fail(err error) {
 func (r *AsyncResult) Done() <-chan struct{} { return r.done }
 
 // Wait returns the final result. For FAILURE and REVOKED the error is the
-// task's *RemoteError (and the Result is returned too). When ctx ends first
-// the error wraps ErrTimeout (deadline) or ctx's error.
-func (r *AsyncResult) Wait(ctx context.Context) (*Result, error) {
+// task's *celery.RemoteError (and the Result is returned too). When ctx ends
+// first the error wraps ErrTimeout (deadline) or ctx's error.
+func (r *AsyncResult) Wait(ctx context.Context) (*celery.Result, error) {
 	select {
 	case <-r.done:
 		return r.result, r.err

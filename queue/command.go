@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // CommandOptions tune a command task.
@@ -51,7 +53,7 @@ func CommandTask(argv []string, opts CommandOptions) (TaskFunc, error) {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 5 * time.Second
 	}
-	return func(ctx context.Context, t *Task) (any, error) {
+	return func(ctx context.Context, t *celery.Task) (any, error) {
 		args, err := substitute(tmpl, t)
 		if err != nil {
 			return nil, err
@@ -115,7 +117,7 @@ func isPlaceholder(s string) bool {
 	return true
 }
 
-func substitute(tmpl [][]part, t *Task) ([]string, error) {
+func substitute(tmpl [][]part, t *celery.Task) ([]string, error) {
 	usedArgs := make([]bool, len(t.Args))
 	usedKw := map[string]bool{}
 	out := make([]string, len(tmpl))
@@ -162,7 +164,7 @@ func argString(v any) string {
 	case json.Number:
 		return x.String()
 	}
-	b, err := appendValue(nil, v)
+	b, err := celery.AppendJSON(nil, v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}
@@ -214,15 +216,15 @@ func runCommand(ctx context.Context, argv []string, opts CommandOptions) (any, e
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
-		return nil, &RemoteError{Type: "CommandError", Module: errorModule,
+		return nil, &celery.RemoteError{Type: "CommandError", Module: celery.ErrorModule,
 			Message:   []any{fmt.Sprintf("%s: %s", argv[0], exit.ProcessState.String())},
 			Traceback: stderr.String()}
 	case err != nil:
-		return nil, &RemoteError{Type: "CommandError", Module: errorModule, Message: []any{err.Error()},
+		return nil, &celery.RemoteError{Type: "CommandError", Module: celery.ErrorModule, Message: []any{err.Error()},
 			Traceback: stderr.String()}
 	}
 	if stdout.overflow {
-		return nil, &RemoteError{Type: "CommandError", Module: errorModule,
+		return nil, &celery.RemoteError{Type: "CommandError", Module: celery.ErrorModule,
 			Message: []any{fmt.Sprintf("%s: output exceeds %d bytes", argv[0], opts.MaxOutput)}}
 	}
 	out := bytes.TrimRight(stdout.Bytes(), "\r\n")
@@ -231,7 +233,7 @@ func runCommand(ctx context.Context, argv []string, opts CommandOptions) (any, e
 	}
 	if json.Valid(out) {
 		var v any
-		if err := unmarshalNumber(out, &v); err == nil {
+		if err := celery.DecodeJSON(out, &v); err == nil {
 			return v, nil
 		}
 	}

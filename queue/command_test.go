@@ -2,11 +2,14 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 func TestCommandTask(t *testing.T) {
@@ -19,12 +22,12 @@ func TestCommandTask(t *testing.T) {
 		bad    bool
 		exc    string
 	}{
-		{"json stdout", []string{"echo", "{0}"}, []any{num("8")}, nil, num("8"), false, ""},
+		{"json stdout", []string{"echo", "{0}"}, []any{json.Number("8")}, nil, json.Number("8"), false, ""},
 		{"string stdout", []string{"echo", "hello {0}"}, []any{"world"}, nil, "hello world", false, ""},
 		{"no shell", []string{"echo", "{0}"}, []any{"$(id); *"}, nil, "$(id); *", false, ""},
 		{"one element", []string{"printf", "%s|", "{0}"}, []any{"a b"}, nil, "a b|", false, ""},
 		{"kwargs", []string{"echo", "{name}.png", "{0}"}, []any{"x"}, map[string]any{"name": "pic"}, "pic.png x", false, ""},
-		{"list arg as JSON", []string{"echo", "{0}"}, []any{[]any{num("1"), "a"}}, nil, []any{num("1"), "a"}, false, ""},
+		{"list arg as JSON", []string{"echo", "{0}"}, []any{[]any{json.Number("1"), "a"}}, nil, []any{json.Number("1"), "a"}, false, ""},
 		{"literal braces", []string{"echo", "{}", "{a-b}"}, nil, nil, "{} {a-b}", false, ""},
 		{"empty output", []string{"true"}, nil, nil, nil, false, ""},
 		{"missing arg", []string{"echo", "{1}"}, []any{"a"}, nil, nil, true, ""},
@@ -40,14 +43,14 @@ func TestCommandTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := f(context.Background(), &Task{Name: "cmd", Args: tt.args, Kwargs: tt.kwargs})
+			got, err := f(context.Background(), &celery.Task{Name: "cmd", Args: tt.args, Kwargs: tt.kwargs})
 			switch {
 			case tt.bad:
 				if !errors.Is(err, ErrBadArgs) {
 					t.Errorf("err %v, want ErrBadArgs", err)
 				}
 			case tt.exc != "":
-				var re *RemoteError
+				var re *celery.RemoteError
 				if !errors.As(err, &re) || re.Type != tt.exc {
 					t.Fatalf("err %v, want %s", err, tt.exc)
 				}
@@ -71,7 +74,7 @@ func TestCommandTaskCancelKillsGroup(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	time.AfterFunc(100*time.Millisecond, func() { cancel(ErrSoftTimeLimit) })
 	start := time.Now()
-	_, err := f(ctx, &Task{Name: "cmd"})
+	_, err := f(ctx, &celery.Task{Name: "cmd"})
 	if !errors.Is(err, ErrSoftTimeLimit) {
 		t.Fatalf("err %v", err)
 	}
@@ -82,8 +85,8 @@ func TestCommandTaskCancelKillsGroup(t *testing.T) {
 
 func TestCommandOutputLimit(t *testing.T) {
 	f, _ := CommandTask([]string{"head", "-c", "2000", "/dev/zero"}, CommandOptions{MaxOutput: 1000})
-	_, err := f(context.Background(), &Task{Name: "cmd"})
-	var re *RemoteError
+	_, err := f(context.Background(), &celery.Task{Name: "cmd"})
+	var re *celery.RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Error(), "exceeds") {
 		t.Fatalf("err %v", err)
 	}

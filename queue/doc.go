@@ -1,17 +1,20 @@
-// Package queue is a Celery-compatible task queue: a worker that serves
-// tasks published by Celery 5 clients (and by dsys), a client that submits
-// tasks to Celery or dsys workers and collects their results over Celery's
-// rpc:// result protocol, and the codec of Celery's message protocol (v2, and
-// v1 for reading).
+// Package queue is the engine of dsys's Celery-compatible task queue: a
+// Worker that serves tasks published by Celery 5 clients (and by dsys), a
+// Client that submits tasks to Celery or dsys workers and collects their
+// results, the Registry of tasks, the built-ins and command tasks.
 //
-// The transport is the [Broker] interface. [DialAMQP] implements it on
-// RabbitMQ with github.com/rabbitmq/amqp091-go; every transport passes the
-// conformance suite in queue/brokertest, so the [Worker] and the [Client]
-// never depend on one.
+// The layers below it are packages of their own: queue/celery is Celery's
+// message protocol (pure codec, no I/O), queue/broker the contract with the
+// transports, queue/amqp the RabbitMQ transport (with Celery's rpc://
+// results), queue/brokertest the conformance suite every transport passes.
 //
-// Delivery is at least once: the worker acknowledges a task message only
-// after its result (and any retry, callback or dead-letter copy) has been
-// confirmed by the broker. A message redelivered more than
-// WorkerConfig.MaxRedeliveries times, or one that cannot be decoded, goes to
-// the dead-letter queue "<queue>.dead" instead of looping.
+// A worker takes each delivery through receive → decode → run → plan →
+// commit: what becomes of it (results, retries, callbacks, chain steps,
+// dead letters, the settlement) is decided as a value by pure rules and
+// performed by one commit step, which hands it all to the transport at
+// once. Delivery is at least once: a task message is settled only after
+// what its outcome causes is durable. A message whose runs were started
+// more than WorkerConfig.MaxRedeliveries times without finishing (counted
+// by the transport), or one that cannot be decoded, goes to the
+// dead-letter queue "<queue>.dead" instead of looping.
 package queue

@@ -10,6 +10,8 @@ import (
 
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // syncBuffer is a log sink tests can read while the worker writes.
@@ -30,9 +32,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+func dialAMQPLog(t testing.TB, url string, log *slog.Logger) *amqp.Transport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-", Logger: log})
+	if err != nil {
+		t.Fatalf("amqp.Dial: %v", err)
+	}
+	return b
+}
+
 type harness struct {
 	t     *testing.T
-	b     *queue.AMQPBroker
+	b     *amqp.Transport
 	queue string
 	reg   *queue.Registry
 	logs  *syncBuffer
@@ -42,8 +55,14 @@ type harness struct {
 // built-ins (also as tasks.add, ...).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, testenv.RabbitMQ(t))
+}
+
+// newHarnessOn is newHarness on the RabbitMQ at url.
+func newHarnessOn(t *testing.T, url string) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
-	b := dialAMQPLog(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	b := dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
 	if err := queue.RegisterBuiltins(h.reg); err != nil {
 		t.Fatal(err)
@@ -129,7 +148,7 @@ func (h *harness) newClient() *queue.Client {
 	return c
 }
 
-func (h *harness) get(c *queue.Client, task *queue.Task) (any, error) {
+func (h *harness) get(c *queue.Client, task *celery.Task) (any, error) {
 	h.t.Helper()
 	ar, err := c.Submit(h.ctx(), task)
 	if err != nil {

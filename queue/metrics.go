@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // Metrics are the worker's Prometheus metrics. Task labels are registered
@@ -62,18 +64,18 @@ func (m *Metrics) incReceived(task string) {
 	}
 }
 
-func (m *Metrics) observe(task string, state State, d time.Duration) {
+func (m *Metrics) observe(task string, state celery.State, d time.Duration) {
 	if m == nil {
 		return
 	}
 	switch state {
-	case StateSuccess:
+	case celery.StateSuccess:
 		m.succeeded.WithLabelValues(task).Inc()
-	case StateFailure:
+	case celery.StateFailure:
 		m.failed.WithLabelValues(task).Inc()
-	case StateRetry:
+	case celery.StateRetry:
 		m.retried.WithLabelValues(task).Inc()
-	case StateRevoked:
+	case celery.StateRevoked:
 		m.revoked.WithLabelValues(task).Inc()
 		return
 	}

@@ -1,29 +1,32 @@
 package queue_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // rawPublish sends m as is, bypassing the codec.
-func (h *harness) rawPublish(q string, m *queue.Message) {
+func (h *harness) rawPublish(q string, m *broker.Message) {
 	h.t.Helper()
-	c, err := h.b.Publish(h.ctx(), q, m)
+	c, err := h.b.Publish(h.ctx(), broker.Publishing{Queue: q, Message: m})
 	if err == nil {
-		err = queue.WaitConfirm(h.ctx(), c)
+		err = broker.WaitConfirm(h.ctx(), c)
 	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
 }
 
-func goodMessage(t *testing.T, id, name string, body string) *queue.Message {
+func goodMessage(t *testing.T, id, name string, body string) *broker.Message {
 	t.Helper()
-	m, err := queue.EncodeTask(&queue.Task{ID: id, Name: name})
+	m, err := celery.EncodeTask(&celery.Task{ID: id, Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +37,7 @@ func goodMessage(t *testing.T, id, name string, body string) *queue.Message {
 // drain reads the dead-letter queue: id → reason header.
 func (h *harness) deadLetters(want int) map[string]string {
 	h.t.Helper()
-	c, err := h.b.Consume(h.ctx(), h.queue+".dead", queue.ConsumeOptions{Prefetch: 100})
+	c, err := h.b.Consume(h.ctx(), h.queue+".dead", broker.ConsumeOptions{Prefetch: 100})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -49,7 +52,7 @@ func (h *harness) deadLetters(want int) map[string]string {
 				id = hid
 			}
 			out[id] = reason
-			_ = d.Ack()
+			_ = d.Commit(context.Background(), broker.Commit{})
 		case <-time.After(10 * time.Second):
 			h.t.Fatalf("dead-letter queue: got %d of %d: %v", len(out), want, out)
 		}
@@ -65,20 +68,20 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 	c := h.newClient()
 
 	cases := map[string]struct {
-		m      *queue.Message
+		m      *broker.Message
 		reason string
 	}{
 		"p-json": {goodMessage(t, "p-json", "add", `[[4, 4], {}, {`), "not a JSON array"},
-		"p-ctype": {func() *queue.Message {
+		"p-ctype": {func() *broker.Message {
 			m := goodMessage(t, "p-ctype", "add", `[[1, 1], {}, null]`)
 			m.ContentType = "application/x-python-serialize"
 			return m
 		}(), "content type"},
-		"p-headers": {&queue.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
+		"p-headers": {&broker.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
 		"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "takes 2 arguments"},
 		"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
 		"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
-		"p-retries": {func() *queue.Message {
+		"p-retries": {func() *broker.Message {
 			m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`)
 			m.Headers["retries"] = "many"
 			return m
@@ -88,11 +91,11 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 	typeErr := c.Result("p-arity")
 	for id, tc := range cases {
 		if id == "p-arity" {
-			tc.m.ReplyTo = c.ReplyQueue()
+			tc.m.ReplyTo = c.ReplyTo()
 		}
 		h.rawPublish(h.queue, tc.m)
 	}
-	if v, err := h.get(c, &queue.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
+	if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
 		t.Fatalf("good task after poison: %v %v", v, err)
 	}
 	dead := h.deadLetters(len(cases))
@@ -105,7 +108,7 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 		}
 	}
 	_, err := typeErr.Get(h.ctx())
-	var re *queue.RemoteError
+	var re *celery.RemoteError
 	if !errors.As(err, &re) || re.Type != "TypeError" {
 		t.Errorf("bad arguments: sender got %v, want TypeError", err)
 	}
@@ -118,16 +121,16 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 // below is counted (x-dsys-redeliveries) and served.
 func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 	h := newHarness(t)
-	if err := h.b.Declare(h.ctx(), queue.QueueSpec{Name: h.queue, Kind: queue.TaskQueue}); err != nil {
+	if err := h.b.Declare(h.ctx(), broker.QueueSpec{Name: h.queue, Kind: broker.TaskQueue}); err != nil {
 		t.Fatal(err)
 	}
 	c := h.newClient()
 	// Two tasks: one already redelivered 3 times, one 5 times (the max).
-	below, err := c.Send(h.ctx(), &queue.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-redeliveries": int32(3)}})
+	below, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-redeliveries": int32(3)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := c.Send(h.ctx(), &queue.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-redeliveries": int32(5)}})
+	over, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-redeliveries": int32(5)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +140,7 @@ func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 		}
 	}
 	// A consumer takes both and dies without acking: both come back redelivered.
-	cons, err := h.b.Consume(h.ctx(), h.queue, queue.ConsumeOptions{Prefetch: 2})
+	cons, err := h.b.Consume(h.ctx(), h.queue, broker.ConsumeOptions{Prefetch: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,15 +6,17 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // TaskFunc runs one task. Its context is cancelled at the soft time limit
 // (cause ErrSoftTimeLimit), at the hard limit, and when the worker gives up
 // on it during shutdown. The value it returns must be JSON-encodable; it is
 // the task's result. Errors wrapping ErrBadArgs mark the message as poison;
-// a *RemoteError chooses the exception clients see; ErrSkipRetry disables
+// a *celery.RemoteError chooses the exception clients see; ErrSkipRetry disables
 // retries.
-type TaskFunc func(ctx context.Context, t *Task) (any, error)
+type TaskFunc func(ctx context.Context, t *celery.Task) (any, error)
 
 // TaskDef is a registered task.
 type TaskDef struct {

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +9,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // WorkerConfig configures a Worker. The zero value is the documented default.
@@ -22,24 +24,28 @@ type WorkerConfig struct {
 	// Prefetch bounds the messages received and not yet settled (default
 	// Concurrency: the worker never reserves more than it can run).
 	Prefetch int
-	// MaxRedeliveries: a message redelivered more often (its consumer died
-	// or lost the connection each time) is dead-lettered (default 5;
-	// negative = none: the first redelivery is dead-lettered).
+	// MaxRedeliveries: a message whose earlier runs were started this many
+	// times and never finished (the worker died or lost its connection each
+	// time) is dead-lettered at the next delivery (default 5; negative =
+	// none: the first such redelivery is dead-lettered).
 	MaxRedeliveries int
 	// ShutdownTimeout is how long running tasks may finish after Run's
 	// context is cancelled before they are requeued (default 30s).
 	ShutdownTimeout time.Duration
 	// MaxMessageSize: larger bodies are dead-lettered unread (default 16 MiB).
 	MaxMessageSize int
-	// Hostname names the worker in logs (default "dsys").
+	// Hostname names the worker in logs and in the messages it sends
+	// (default "dsys").
 	Hostname string
+	// Results is where results go (default: the transport's own backend).
+	Results broker.ResultBackend
 	// Logger gets one info line per task and warnings (nil = discard).
 	Logger *slog.Logger
 	// Metrics, when set, are updated as tasks flow.
 	Metrics *Metrics
 }
 
-func (c *WorkerConfig) defaults() {
+func (c *WorkerConfig) defaults(t broker.Transport) {
 	if len(c.Queues) == 0 {
 		c.Queues = []string{"celery"}
 	}
@@ -61,43 +67,40 @@ func (c *WorkerConfig) defaults() {
 	if c.Hostname == "" {
 		c.Hostname = "dsys"
 	}
+	if c.Results == nil {
+		c.Results = t.Results()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 }
 
-// holdETA: a task due within this is kept (unacked) until it is due;
-// later ones go to the broker's delay queues.
-const holdETA = time.Second
-
-// publishTimeout bounds waiting for the broker to confirm a result.
+// publishTimeout bounds waiting for the broker to take a commit.
 const publishTimeout = 30 * time.Second
-
-// noWait is the context of every worker publish: done already, so Publish
-// fails at once while the connection is down instead of waiting for the
-// reconnection. Each publish belongs to a delivery, and a delivery whose
-// connection died is redelivered: publishing for it on the next connection
-// would duplicate what its redelivery publishes (a second SUCCESS).
-var noWait = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
 
 // Worker consumes task messages and runs them. Create it with NewWorker and
 // start it with Run.
 //
+// Each delivery takes one path: receive → decode → run → plan → commit.
+// What becomes of it is decided as a value (a plan, see rules) and
+// performed by one commit step, which hands the transport everything the
+// outcome causes at once.
+//
 // Shutdown order, when Run's context is cancelled: (1) stop consuming;
-// (2) requeue every received task that has not started; (3) let running
-// tasks finish and publish their results for up to ShutdownTimeout (or
-// until Abort); (4) cancel the tasks still running and requeue them;
-// (5) close the consumers and return.
+// (2) release every received task that has not started; (3) let running
+// tasks finish and commit for up to ShutdownTimeout (or until Abort);
+// (4) cancel the tasks still running and requeue them; (5) close the
+// consumers and return.
 type Worker struct {
-	b   Broker
-	reg *Registry
-	cfg WorkerConfig
-	log *slog.Logger
-	m   *Metrics
+	t     broker.Transport
+	reg   *Registry
+	cfg   WorkerConfig
+	rules *rules
+	log   *slog.Logger
+	m     *Metrics
+	// foreign: results go to a backend that is not the transport's own,
+	// so they are stored before the commit instead of inside it.
+	foreign bool
 
 	slots    chan struct{}
 	stopping chan struct{} // closed when shutdown starts
@@ -108,7 +111,7 @@ type Worker struct {
 	taskCtx    context.Context // parent of task contexts; cancelled when abandoned
 	cancelTask context.CancelFunc
 
-	pubMu   sync.Mutex // guards the shared publishing deadline (pubCtx)
+	pubMu   sync.Mutex // guards the shared commit deadline (pubCtx)
 	pubCur  context.Context
 	pubBorn time.Time
 	pubOld  []pubDeadline
@@ -118,22 +121,25 @@ type Worker struct {
 	running map[*run]struct{}
 
 	ready    chan struct{} // closed once consuming
-	done     *recentSet    // doneKeys of tasks whose outcome is published and confirmed
-	declared sync.Map      // queue names declared for callbacks
+	done     *recentSet    // doneKeys of runs whose outcome is committed
+	declared sync.Map      // queue names declared for follow-ups
 }
 
 // run is one task execution, abandoned (requeued) if shutdown times out.
 type run struct {
-	d         *Delivery
+	d         *broker.Delivery
+	id, name  string
+	start     time.Time
 	abandoned bool // guarded by Worker.mu
 }
 
-// NewWorker returns a worker serving reg's tasks from b.
-func NewWorker(b Broker, reg *Registry, cfg WorkerConfig) *Worker {
-	cfg.defaults()
+// NewWorker returns a worker serving reg's tasks from t.
+func NewWorker(t broker.Transport, reg *Registry, cfg WorkerConfig) *Worker {
+	cfg.defaults(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Worker{b: b, reg: reg, cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
-		slots: make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
+	return &Worker{t: t, reg: reg, cfg: cfg, rules: newRules(&cfg), log: cfg.Logger, m: cfg.Metrics,
+		foreign: cfg.Results != t.Results(),
+		slots:   make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
 		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{},
 		done:  newRecentSet(max(4096, 2*cfg.Prefetch*len(cfg.Queues))),
 		ready: make(chan struct{})}
@@ -150,24 +156,24 @@ func (w *Worker) Abort() { w.abortMu.Do(func() { close(w.abort) }) }
 // gracefully (see Worker). It returns nil after a graceful shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	for _, q := range w.cfg.Queues {
-		if err := w.b.Declare(ctx, QueueSpec{Name: q, Kind: TaskQueue}); err != nil {
+		if err := w.t.Declare(ctx, broker.QueueSpec{Name: q, Kind: broker.TaskQueue}); err != nil {
 			return err
 		}
-		if err := w.b.Declare(ctx, QueueSpec{Name: q + ".dead", Kind: DeadLetterQueue}); err != nil {
+		if err := w.t.Declare(ctx, broker.QueueSpec{Name: q + ".dead", Kind: broker.DeadLetterQueue}); err != nil {
 			return err
 		}
 	}
-	var consumers []Consumer
+	var consumers []broker.Consumer
 	defer func() {
 		for _, c := range consumers {
 			_ = c.Close()
 		}
 	}()
 	for _, q := range w.cfg.Queues {
-		// Batched acks: RabbitMQ settles a run of finished tasks at once.
-		// A task whose ack was still waiting when the worker died is
-		// redelivered and runs again (at least once); see redelivered.
-		c, err := w.b.Consume(ctx, q, ConsumeOptions{Prefetch: w.cfg.Prefetch, BatchAcks: true})
+		// Batched acks: the transport settles a run of finished tasks at
+		// once. A task whose ack was still waiting when the worker died is
+		// redelivered and runs again (at least once).
+		c, err := w.t.Consume(ctx, q, broker.ConsumeOptions{Prefetch: w.cfg.Prefetch, BatchAcks: true})
 		if err != nil {
 			return err
 		}
@@ -182,7 +188,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		select {
 		case d, ok := <-merged:
 			if !ok {
-				// The broker was closed under us.
+				// The transport was closed under us.
 				w.shutdown(nil, merged)
 				return fmt.Errorf("queue: worker: %w", ErrClosed)
 			}
@@ -197,11 +203,11 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // mergeDeliveries returns one channel carrying every consumer's deliveries,
 // closed when all of theirs are; a single consumer's is used as it is.
-func mergeDeliveries(consumers []Consumer) <-chan *Delivery {
+func mergeDeliveries(consumers []broker.Consumer) <-chan *broker.Delivery {
 	if len(consumers) == 1 {
 		return consumers[0].Deliveries()
 	}
-	merged := make(chan *Delivery)
+	merged := make(chan *broker.Delivery)
 	var pumps sync.WaitGroup
 	for _, c := range consumers {
 		pumps.Add(1)
@@ -219,7 +225,7 @@ func mergeDeliveries(consumers []Consumer) <-chan *Delivery {
 	return merged
 }
 
-func (w *Worker) shutdown(consumers []Consumer, merged <-chan *Delivery) {
+func (w *Worker) shutdown(consumers []broker.Consumer, merged <-chan *broker.Delivery) {
 	w.log.Info("queue: worker shutting down", "running", w.runningCount(), "timeout", w.cfg.ShutdownTimeout)
 	w.stopOnce.Do(func() { close(w.stopping) })
 	for _, c := range consumers {
@@ -230,7 +236,7 @@ func (w *Worker) shutdown(consumers []Consumer, merged <-chan *Delivery) {
 		w.procs.Add(1)
 		go func() {
 			defer w.procs.Done()
-			w.requeueFresh(d)
+			w.commit(d, w.rules.release(messageID(&d.Message)))
 		}()
 	}
 	all := make(chan struct{})
@@ -251,13 +257,17 @@ func (w *Worker) shutdown(consumers []Consumer, merged <-chan *Delivery) {
 	}
 	w.Abort()
 	w.mu.Lock()
+	abandoned := make([]*run, 0, len(w.running))
 	for r := range w.running {
 		r.abandoned = true
-		_ = r.d.Reject(true)
+		abandoned = append(abandoned, r)
 	}
 	w.mu.Unlock()
+	for _, r := range abandoned {
+		w.commit(r.d, w.rules.requeue(r.id, r.name, time.Since(r.start)))
+	}
 	w.cancelTask()
-	// Publishing goroutines give up quickly once aborted; wait a bounded time.
+	// Committing goroutines give up quickly once aborted; wait a bounded time.
 	select {
 	case <-all:
 	case <-time.After(5 * time.Second):
@@ -279,9 +289,187 @@ func (w *Worker) isStopping() bool {
 	}
 }
 
-// pubCtx bounds waiting for the broker's confirms (publishTimeout) and
-// ends early on abort. The publishes starting within the same second share one context:
-// a context and timer per task were a tenth of a small task's cost.
+// process takes one delivery through receive → decode → run → plan → commit.
+func (w *Worker) process(d *broker.Delivery) {
+	defer w.procs.Done()
+	task, def, p := w.receive(d)
+	if p == nil {
+		var ok bool
+		if p, ok = w.runTask(d, def, task); !ok {
+			return // abandoned at shutdown: requeued already
+		}
+	}
+	w.commit(d, p)
+}
+
+// receive decodes a delivery and decides whatever can be decided before
+// running it; a nil plan means: run it.
+func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
+	if d.Started > 0 {
+		if key := doneKey(&d.Message); key != "" && w.done.has(key) {
+			return nil, nil, w.rules.done(messageID(&d.Message))
+		}
+		w.m.incRedelivered(d.Queue)
+		w.log.Warn("queue: task redelivered", "id", messageID(&d.Message), "queue", d.Queue, "redeliveries", d.Started)
+	}
+	if p := w.rules.admit(d); p != nil {
+		return nil, nil, p
+	}
+	task, err := celery.DecodeTask(&d.Message)
+	if err != nil {
+		return nil, nil, w.rules.malformed(d, err)
+	}
+	def := w.reg.Lookup(task.Name)
+	if def == nil {
+		w.m.incReceived("unknown")
+		return task, nil, w.rules.unregistered(task)
+	}
+	w.m.incReceived(def.Name)
+	if !task.Expires.IsZero() && time.Now().After(task.Expires) {
+		return task, def, w.rules.expired(task)
+	}
+	if !task.ETA.IsZero() && time.Until(task.ETA) > holdETA {
+		return task, def, w.rules.delay(task)
+	}
+	return task, def, nil
+}
+
+// runTask waits for the task's eta (within holdETA) and a slot, runs it and
+// plans what its outcome causes. ok is false when shutdown abandoned it.
+func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p *plan, ok bool) {
+	if wait := time.Until(task.ETA); !task.ETA.IsZero() && wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-w.stopping:
+			t.Stop()
+			return w.rules.release(task.ID), true
+		}
+	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopping:
+		return w.rules.release(task.ID), true
+	}
+	if w.isStopping() {
+		<-w.slots
+		return w.rules.release(task.ID), true
+	}
+	r := &run{d: d, id: task.ID, name: task.Name, start: time.Now()}
+	w.mu.Lock()
+	w.running[r] = struct{}{}
+	w.mu.Unlock()
+	w.m.addInFlight(1)
+	if w.log.Enabled(context.Background(), slog.LevelDebug) { // spare the arguments' allocations
+		w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Started)
+	}
+	value, runErr := w.execute(def, task)
+	elapsed := time.Since(r.start)
+	w.m.addInFlight(-1)
+	<-w.slots
+	w.mu.Lock()
+	delete(w.running, r)
+	abandoned := r.abandoned
+	w.mu.Unlock()
+	if abandoned {
+		return nil, false
+	}
+	return w.rules.finished(d, def, task, value, runErr, elapsed, w.isStopping(), time.Now()), true
+}
+
+// commit performs a plan: results for a foreign backend first, then the
+// queues its messages need, then the transport's commit; then it reports.
+// A commit that fails leaves the delivery to the transport, which
+// redelivers it.
+func (w *Worker) commit(d *broker.Delivery, p *plan) {
+	ctx := w.pubCtx()
+	c := p.commit
+	if w.foreign && len(c.Results) > 0 {
+		if err := w.cfg.Results.Store(ctx, c.Results); err != nil {
+			w.log.Warn("queue: storing the result failed; requeueing the task", "id", p.id, "err", err)
+			_ = d.Commit(ctx, broker.Commit{Settle: broker.Requeue})
+			return
+		}
+		c.Results = nil
+	}
+	for _, q := range p.declare {
+		if err := w.ensureQueue(ctx, q); err != nil {
+			w.log.Warn("queue: cannot declare the queue of a follow-up task; requeueing", "id", p.id, "queue", q, "err", err)
+			_ = d.Commit(ctx, broker.Commit{Settle: broker.Requeue})
+			return
+		}
+	}
+	// Remembered before the commit, whose ack may be batched and never
+	// reach the broker: a redelivery of this run to this worker is then
+	// dropped instead of run again.
+	key := ""
+	if c.Settle == broker.Ack {
+		key = doneKey(&d.Message)
+	}
+	if key != "" {
+		w.done.add(key)
+	}
+	if err := d.Commit(ctx, c); err != nil {
+		if key != "" {
+			w.done.remove(key) // its redelivery must run
+		}
+		w.log.Warn("queue: commit failed; the broker will redeliver the task", "id", p.id, "name", p.name, "err", err)
+		return
+	}
+	w.report(d, p)
+}
+
+// report logs and counts a committed plan.
+func (w *Worker) report(d *broker.Delivery, p *plan) {
+	if p.dead != nil {
+		w.log.Error("queue: dead-lettering message", "id", p.id, "queue", d.Queue, "reason", p.dead.reason)
+		w.m.incDeadLettered(d.Queue, p.dead.kind)
+	}
+	switch p.event {
+	case eventUnregistered:
+		w.log.Warn("queue: received unregistered task", "id", p.id, "name", p.name)
+	case eventDone:
+		w.log.Info("queue: dropping redelivered task already done", "id", p.id)
+	case eventDelayed:
+		w.log.Debug("task delayed", "id", p.id, "name", p.name, "eta", p.commit.At)
+	}
+	if p.state == "" {
+		return
+	}
+	if p.event != eventUnregistered && p.commit.Settle == broker.Ack {
+		w.m.observe(p.name, p.state, p.elapsed)
+	}
+	if !w.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' allocations
+		return
+	}
+	attrs := []any{"id", p.id, "name", p.name, "state", string(p.state), "duration", p.elapsed}
+	switch {
+	case p.state == celery.StateRetry:
+		attrs = append(attrs, "retries", p.retries, "error", p.errText)
+	case p.reason != "":
+		attrs = append(attrs, "reason", p.reason)
+	case p.errText != "":
+		attrs = append(attrs, "error", p.errText)
+	}
+	w.log.Info("task", attrs...)
+}
+
+// ensureQueue declares a queue follow-up tasks go to, as Celery's producer
+// would, once per worker.
+func (w *Worker) ensureQueue(ctx context.Context, name string) error {
+	if _, ok := w.declared.Load(name); ok {
+		return nil
+	}
+	if err := w.t.Declare(ctx, broker.QueueSpec{Name: name, Kind: broker.TaskQueue}); err != nil {
+		return err
+	}
+	w.declared.Store(name, true)
+	return nil
+}
+
+// pubCtx bounds committing (publishTimeout) and ends early on abort. The
+// commits starting within the same second share one context: a context and
+// timer per task were a tenth of a small task's cost.
 func (w *Worker) pubCtx() context.Context {
 	now := time.Now()
 	w.pubMu.Lock()
@@ -303,344 +491,54 @@ type pubDeadline struct {
 	cancel context.CancelFunc
 }
 
-// process takes one delivery from receipt to settlement.
-func (w *Worker) process(d *Delivery) {
-	defer w.procs.Done()
-	id := messageID(&d.Message)
-	if len(d.Body) > w.cfg.MaxMessageSize {
-		w.deadLetter(d, id, "oversized", fmt.Sprintf("body of %d bytes exceeds max_message_size %d", len(d.Body), w.cfg.MaxMessageSize))
-		return
-	}
-	if d.Redelivered {
-		w.redelivered(d, id)
-		return
-	}
-	task, err := DecodeTask(&d.Message)
-	if err != nil {
-		var bm *BadMessageError
-		reason := err.Error()
-		if errors.As(err, &bm) {
-			reason = bm.Reason
-		}
-		w.deadLetter(d, id, "malformed", reason)
-		return
-	}
-	def := w.reg.Lookup(task.Name)
-	if def == nil {
-		w.m.incReceived("unknown")
-		w.notRegistered(d, task)
-		return
-	}
-	w.m.incReceived(def.Name)
-	if !task.Expires.IsZero() && time.Now().After(task.Expires) {
-		w.revoke(d, task)
-		return
-	}
-	if !task.ETA.IsZero() {
-		if wait := time.Until(task.ETA); wait > 0 && !w.awaitETA(d, task, wait) {
-			return
-		}
-	}
-	select {
-	case w.slots <- struct{}{}:
-	case <-w.stopping:
-		w.requeueFresh(d)
-		return
-	}
-	if w.isStopping() {
-		<-w.slots
-		w.requeueFresh(d)
-		return
-	}
-	r := &run{d: d}
-	w.mu.Lock()
-	w.running[r] = struct{}{}
-	w.mu.Unlock()
-	w.m.addInFlight(1)
-	if w.log.Enabled(context.Background(), slog.LevelDebug) { // spare the arguments' allocations
-		w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Headers[headerRedeliveries])
-	}
-	start := time.Now()
-	value, runErr := w.execute(def, task)
-	elapsed := time.Since(start)
-	w.m.addInFlight(-1)
-	<-w.slots
-	w.mu.Lock()
-	delete(w.running, r)
-	abandoned := r.abandoned
-	w.mu.Unlock()
-	if abandoned {
-		w.log.Info("task", "id", task.ID, "name", task.Name, "state", "REQUEUED", "duration", elapsed)
-		return
-	}
-	w.finish(d, def, task, value, runErr, elapsed)
-}
-
-// awaitETA holds a task due soon, or sends a later one to the broker's
-// delay queues. It reports whether the task should run now.
-func (w *Worker) awaitETA(d *Delivery, task *Task, wait time.Duration) bool {
-	if wait > holdETA {
-		ctx := w.pubCtx()
-		c, err := w.b.PublishAt(noWait, d.Queue, &d.Message, task.ETA)
-		if err == nil {
-			err = WaitConfirm(ctx, c)
-		}
-		if err != nil {
-			w.log.Warn("queue: could not delay task; requeueing", "id", task.ID, "name", task.Name, "err", err)
-			_ = d.Reject(true)
-			return false
-		}
-		// Not remembered as done: the delayed copy has the same id and
-		// retries, and a redelivery of that copy must run.
-		w.settle(d, "", true)
-		w.log.Debug("task delayed", "id", task.ID, "name", task.Name, "eta", task.ETA)
-		return false
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-w.stopping:
-		w.requeueFresh(d)
-		return false
-	}
-}
-
-// settle acks (or drops) d, remembering (by key, see doneKey) a task whose
-// outcome is out but whose ack was lost with the connection.
-func (w *Worker) settle(d *Delivery, key string, ack bool) {
-	var err error
-	if ack {
-		err = d.Ack()
-	} else {
-		err = d.Reject(false)
-	}
-	if err != nil {
-		if key != "" {
-			w.done.add(key)
-		}
-		w.log.Debug("queue: settle failed; the broker will redeliver", "key", key, "err", err)
-	}
-}
-
 // doneKey identifies one run of a task: its id and retry count (a retry
 // re-publishes the same id with retries+1, and must not be mistaken for
 // the run that asked for it).
-func doneKey(m *Message) string {
+func doneKey(m *broker.Message) string {
 	id := messageID(m)
 	if id == "" {
 		return ""
 	}
-	n, _ := asInt(m.Headers["retries"])
+	n, _ := celery.AsInt(m.Headers["retries"])
 	return id + "#" + strconv.FormatInt(n, 10)
 }
 
-// requeueFresh puts back a task that never started without counting a
-// redelivery: a copy goes to the tail of its queue, then the original is
-// acked. If that fails the broker redelivers the original.
-func (w *Worker) requeueFresh(d *Delivery) {
-	ctx := w.pubCtx()
-	c, err := w.b.Publish(noWait, d.Queue, &d.Message)
-	if err == nil {
-		err = WaitConfirm(ctx, c)
-	}
-	if err != nil {
-		_ = d.Reject(true)
+// recentSet remembers the last n strings added (a ring), for the keys of
+// runs whose outcome was committed but whose ack may have been lost.
+type recentSet struct {
+	mu   sync.Mutex
+	ring []string
+	next int
+	set  map[string]struct{}
+}
+
+func newRecentSet(n int) *recentSet {
+	return &recentSet{ring: make([]string, n), set: make(map[string]struct{}, n)}
+}
+
+func (r *recentSet) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.set[s]; ok {
 		return
 	}
-	_ = d.Ack()
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = s
+	r.set[s] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
 }
 
-// redelivered handles a message the broker delivered before: its consumer
-// died or disconnected. If this worker already published the outcome of
-// that run (its ack, batched, was lost with the connection) it is dropped.
-// Otherwise it is counted in a header and re-published (classic queues keep
-// no count), or dead-lettered past MaxRedeliveries. A task finished by a
-// worker that was then killed before its batched ack left (a window of
-// about a millisecond) runs again elsewhere: at least once, and the client
-// keeps the first result.
-func (w *Worker) redelivered(d *Delivery, id string) {
-	if key := doneKey(&d.Message); key != "" && w.done.has(key) {
-		// This worker published its outcome already; only the ack was lost
-		// (or not sent yet when the connection dropped).
-		w.log.Info("queue: dropping redelivered task already done", "id", id)
-		w.settle(d, "", true)
-		return
-	}
-	w.m.incRedelivered(d.Queue)
-	n := 1
-	if v, ok := asInt(d.Headers[headerRedeliveries]); ok && v >= 0 {
-		n = int(v) + 1
-	}
-	if n > max(w.cfg.MaxRedeliveries, 0) {
-		w.deadLetter(d, id, "redelivered", fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting", n, w.cfg.MaxRedeliveries))
-		return
-	}
-	cp := d.Message
-	cp.Headers = cloneHeaders(d.Headers, 1)
-	cp.Headers[headerRedeliveries] = int32(n)
-	ctx := w.pubCtx()
-	c, err := w.b.Publish(noWait, d.Queue, &cp)
-	if err == nil {
-		err = WaitConfirm(ctx, c)
-	}
-	if err != nil {
-		_ = d.Reject(true)
-		return
-	}
-	w.log.Warn("queue: task redelivered", "id", id, "queue", d.Queue, "redeliveries", n)
-	w.settle(d, "", true)
+func (r *recentSet) remove(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.set, s) // its ring slot is reused in turn
 }
 
-// deadLetter moves d to "<queue>.dead" with the reason in a header.
-func (w *Worker) deadLetter(d *Delivery, id, kind, reason string) {
-	w.log.Error("queue: dead-lettering message", "id", id, "queue", d.Queue, "reason", reason)
-	w.m.incDeadLettered(d.Queue, kind)
-	ctx := w.pubCtx()
-	c, err := w.b.Publish(noWait, d.Queue+".dead", deadCopy(d, reason))
-	if err == nil {
-		err = WaitConfirm(ctx, c)
-	}
-	if err != nil {
-		w.log.Warn("queue: dead-letter publish failed; requeueing", "id", id, "err", err)
-		_ = d.Reject(true)
-		return
-	}
-	w.settle(d, "", true)
-}
-
-// deadCopy is d's message as it goes to the dead-letter queue: the reason
-// in a header, persistent, never expiring.
-func deadCopy(d *Delivery, reason string) *Message {
-	cp := d.Message
-	cp.Headers = cloneHeaders(d.Headers, 1)
-	cp.Headers[headerDeadReason] = reason
-	cp.Expiration = ""
-	cp.Persistent = true
-	return &cp
-}
-
-func (w *Worker) notRegistered(d *Delivery, task *Task) {
-	w.log.Warn("queue: received unregistered task", "id", task.ID, "name", task.Name)
-	err := &RemoteError{Type: "NotRegistered", Module: "celery.exceptions", Message: []any{task.Name}}
-	w.publishAndSettle(d, task, []outgoing{w.resultTo(task, StateFailure, nil, err)}, false)
-	w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateFailure), "duration", time.Duration(0), "error", "NotRegistered")
-}
-
-func (w *Worker) revoke(d *Delivery, task *Task) {
-	err := &RemoteError{Type: "TaskRevokedError", Module: "celery.exceptions", Message: []any{"expired"}}
-	w.publishAndSettle(d, task, []outgoing{w.resultTo(task, StateRevoked, nil, err)}, true)
-	w.m.observe(task.Name, StateRevoked, 0)
-	w.log.Info("task", "id", task.ID, "name", task.Name, "state", string(StateRevoked), "duration", time.Duration(0), "reason", "expired")
-}
-
-// outgoing is one message to publish before settling a delivery.
-type outgoing struct {
-	queue string
-	m     *Message
-	at    time.Time // PublishAt when set
-}
-
-func (w *Worker) resultTo(task *Task, state State, raw []byte, exc *RemoteError) outgoing {
-	if task.ReplyTo == "" || task.IgnoreResult {
-		return outgoing{}
-	}
-	var m *Message
-	if exc != nil {
-		body, err := encodeException(exc)
-		if err != nil {
-			body, _ = encodeException(&RemoteError{Type: "EncodeError", Module: "kombu.exceptions", Message: []any{err.Error()}})
-		}
-		var tb []byte
-		if exc.Traceback != "" {
-			tb = appendString(nil, exc.Traceback)
-		}
-		m = resultMessage(task.ID, state, body, tb)
-	} else {
-		m = resultMessage(task.ID, state, raw, nil)
-	}
-	// Persistent, unlike Celery's: a result waiting in the durable reply
-	// queue survives a broker restart.
-	m.Persistent = true
-	return outgoing{queue: task.ReplyTo, m: m}
-}
-
-// publishAndSettle publishes out (skipping empty entries), waits for every
-// confirm, then acks (or drops) d. A delivery whose connection is gone is
-// left alone: the broker redelivers it and its redelivery publishes instead.
-func (w *Worker) publishAndSettle(d *Delivery, task *Task, out []outgoing, ack bool) bool {
-	if s, ok := d.Acker.(interface{ Stale(*Delivery) bool }); ok && s.Stale(d) {
-		w.log.Warn("queue: connection lost during task; the broker will redeliver it", "id", task.ID, "name", task.Name)
-		return false
-	}
-	ctx := w.pubCtx()
-	var confirms []Confirm
-	var first Confirm
-	for _, o := range out {
-		if o.m == nil {
-			continue
-		}
-		var c Confirm
-		var err error
-		if !o.at.IsZero() {
-			c, err = w.b.PublishAt(noWait, o.queue, o.m, o.at)
-		} else {
-			c, err = w.b.Publish(noWait, o.queue, o.m)
-		}
-		if err != nil {
-			w.log.Warn("queue: publish failed; the task will be redelivered", "id", task.ID, "to", o.queue, "err", err)
-			_ = d.Reject(true)
-			return false
-		}
-		if first == nil {
-			first = c
-		} else {
-			confirms = append(confirms, c)
-		}
-	}
-	if first != nil {
-		if err := WaitConfirm(ctx, first); err != nil {
-			return w.unconfirmed(d, task, err)
-		}
-	}
-	for _, c := range confirms {
-		if err := WaitConfirm(ctx, c); err != nil {
-			return w.unconfirmed(d, task, err)
-		}
-	}
-	key := doneKey(&d.Message)
-	if ack && key != "" {
-		// Remembered before the ack, which is batched and may never reach
-		// the broker: a redelivery to this worker is then dropped instead
-		// of run again.
-		w.done.add(key)
-		key = ""
-	}
-	w.settle(d, key, ack)
-	return true
-}
-
-func (w *Worker) unconfirmed(d *Delivery, task *Task, err error) bool {
-	w.log.Warn("queue: broker did not confirm; the task will be redelivered", "id", task.ID, "err", err)
-	if !errors.Is(err, ErrConnectionLost) {
-		_ = d.Reject(true)
-	}
-	return false
-}
-
-// messageID finds a task id in a message without decoding its body.
-func messageID(m *Message) string {
-	if id, ok := m.Headers["id"].(string); ok && id != "" {
-		return id
-	}
-	return m.CorrelationID
-}
-
-func cloneHeaders(h map[string]any, extra int) map[string]any {
-	out := make(map[string]any, len(h)+extra)
-	for k, v := range h {
-		out[k] = v
-	}
-	return out
+func (r *recentSet) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.set[s]
+	return ok
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/celery"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -21,7 +22,7 @@ func TestSeedAddRoundTrip(t *testing.T) {
 	h := newHarness(t)
 	_, stop := h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	v, err := h.get(c, &queue.Task{Name: "add", Args: []any{n("4"), n("4")}})
+	v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("4"), n("4")}})
 	if err != nil || v != n("8") {
 		t.Fatalf("add(4, 4) = %#v, %v; want 8", v, err)
 	}
@@ -38,7 +39,7 @@ func TestManyTasksInFlight(t *testing.T) {
 	const total = 500
 	results := make([]*queue.AsyncResult, total)
 	for i := range total {
-		ar, err := c.Send(h.ctx(), &queue.Task{Name: "mul", Args: []any{n(fmt.Sprint(i)), n("2")}})
+		ar, err := c.Send(h.ctx(), &celery.Task{Name: "mul", Args: []any{n(fmt.Sprint(i)), n("2")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,9 +60,9 @@ func TestFailureCarriesException(t *testing.T) {
 	h := newHarness(t)
 	h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	_, err := h.get(c, &queue.Task{Name: "fail", Args: []any{"boom"}})
-	var re *queue.RemoteError
-	if !errors.As(err, &re) || re.Type != "TaskError" || re.Error() != "TaskError: boom" || re.State != queue.StateFailure {
+	_, err := h.get(c, &celery.Task{Name: "fail", Args: []any{"boom"}})
+	var re *celery.RemoteError
+	if !errors.As(err, &re) || re.Type != "TaskError" || re.Error() != "TaskError: boom" || re.State != celery.StateFailure {
 		t.Fatalf("err = %#v", err)
 	}
 }
@@ -70,13 +71,13 @@ func TestUnknownTaskNotRegistered(t *testing.T) {
 	h := newHarness(t)
 	h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	_, err := h.get(c, &queue.Task{Name: "tasks.nope", Args: []any{n("1")}})
-	var re *queue.RemoteError
+	_, err := h.get(c, &celery.Task{Name: "tasks.nope", Args: []any{n("1")}})
+	var re *celery.RemoteError
 	if !errors.As(err, &re) || re.Type != "NotRegistered" || re.Module != "celery.exceptions" || fmt.Sprint(re.Message) != "[tasks.nope]" {
 		t.Fatalf("err = %#v", err)
 	}
 	// Rejected, not dead-lettered, not requeued; the worker still serves.
-	if v, err := h.get(c, &queue.Task{Name: "add", Args: []any{n("1"), n("1")}}); err != nil || v != n("2") {
+	if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("1"), n("1")}}); err != nil || v != n("2") {
 		t.Fatalf("after unknown task: %v %v", v, err)
 	}
 	for _, q := range []string{h.queue, h.queue + ".dead"} {
@@ -90,9 +91,9 @@ func TestExpiredTaskRevoked(t *testing.T) {
 	h := newHarness(t)
 	h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	_, err := h.get(c, &queue.Task{Name: "add", Args: []any{n("1"), n("1")}, Expires: time.Now().Add(-time.Second)})
-	var re *queue.RemoteError
-	if !errors.As(err, &re) || re.Type != "TaskRevokedError" || re.State != queue.StateRevoked {
+	_, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Expires: time.Now().Add(-time.Second)})
+	var re *celery.RemoteError
+	if !errors.As(err, &re) || re.Type != "TaskRevokedError" || re.State != celery.StateRevoked {
 		t.Fatalf("err = %#v", err)
 	}
 }
@@ -103,7 +104,7 @@ func TestCountdownRunsLater(t *testing.T) {
 	c := h.newClient()
 	for _, d := range []time.Duration{400 * time.Millisecond, 2500 * time.Millisecond} {
 		start := time.Now()
-		v, err := h.get(c, &queue.Task{Name: "echo", Args: []any{"x"}, ETA: start.Add(d)})
+		v, err := h.get(c, &celery.Task{Name: "echo", Args: []any{"x"}, ETA: start.Add(d)})
 		if err != nil || v != "x" {
 			t.Fatalf("%v %v", v, err)
 		}
@@ -119,7 +120,7 @@ func TestFarETANotHeldUnacked(t *testing.T) {
 	h := newHarness(t)
 	_, stop := h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	ar, err := c.Submit(h.ctx(), &queue.Task{Name: "add", Args: []any{n("1"), n("2")}, ETA: time.Now().Add(time.Hour)})
+	ar, err := c.Submit(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("2")}, ETA: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +157,12 @@ func TestTimeLimits(t *testing.T) {
 	h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
 	start := time.Now()
-	_, err := h.get(c, &queue.Task{Name: "sleep", Args: []any{n("30")}, TimeLimit: 300 * time.Millisecond})
-	var re *queue.RemoteError
+	_, err := h.get(c, &celery.Task{Name: "sleep", Args: []any{n("30")}, TimeLimit: 300 * time.Millisecond})
+	var re *celery.RemoteError
 	if !errors.As(err, &re) || re.Type != "TimeLimitExceeded" || re.Module != "billiard.exceptions" {
 		t.Fatalf("hard limit: %#v", err)
 	}
-	_, err = h.get(c, &queue.Task{Name: "sleep", Args: []any{n("30")}, SoftTimeLimit: 200 * time.Millisecond})
+	_, err = h.get(c, &celery.Task{Name: "sleep", Args: []any{n("30")}, SoftTimeLimit: 200 * time.Millisecond})
 	if !errors.As(err, &re) || re.Type != "SoftTimeLimitExceeded" {
 		t.Fatalf("soft limit: %#v", err)
 	}
@@ -173,14 +174,14 @@ func TestTimeLimits(t *testing.T) {
 func TestRetries(t *testing.T) {
 	h := newHarness(t)
 	var runs atomic.Int32
-	flaky := func(ctx context.Context, task *queue.Task) (any, error) {
+	flaky := func(ctx context.Context, task *celery.Task) (any, error) {
 		if runs.Add(1) <= 2 {
 			return nil, errors.New("not yet")
 		}
 		return "ok", nil
 	}
 	var always atomic.Int32
-	broken := func(ctx context.Context, task *queue.Task) (any, error) {
+	broken := func(ctx context.Context, task *celery.Task) (any, error) {
 		always.Add(1)
 		return nil, errors.New("broken")
 	}
@@ -188,10 +189,10 @@ func TestRetries(t *testing.T) {
 	h.reg.Register(queue.TaskDef{Name: "broken", Func: broken, Retries: 2})
 	_, stop := h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	if v, err := h.get(c, &queue.Task{Name: "flaky"}); err != nil || v != "ok" || runs.Load() != 3 {
+	if v, err := h.get(c, &celery.Task{Name: "flaky"}); err != nil || v != "ok" || runs.Load() != 3 {
 		t.Fatalf("flaky: %v %v after %d runs", v, err, runs.Load())
 	}
-	_, err := h.get(c, &queue.Task{Name: "broken"})
+	_, err := h.get(c, &celery.Task{Name: "broken"})
 	if err == nil || !strings.Contains(err.Error(), "broken") || always.Load() != 3 {
 		t.Fatalf("broken: %v after %d runs (want 3)", err, always.Load())
 	}
@@ -205,13 +206,13 @@ func TestCallbacksAndChain(t *testing.T) {
 	h := newHarness(t)
 	h.startWorker(queue.WorkerConfig{})
 	c := h.newClient()
-	sig := func(name, id string, immutable bool, args ...any) queue.Signature {
-		return queue.Signature{Task: name, Args: args, Options: map[string]any{"task_id": id, "reply_to": c.ReplyQueue()}, Immutable: immutable}
+	sig := func(name, id string, immutable bool, args ...any) celery.Signature {
+		return celery.Signature{Task: name, Args: args, Options: map[string]any{"task_id": id, "reply_to": c.ReplyTo()}, Immutable: immutable}
 	}
 	// link: add(2, 2) → add(4, 10)
 	cb := c.Result("cb-" + h.queue)
-	if _, err := c.Submit(h.ctx(), &queue.Task{Name: "add", Args: []any{n("2"), n("2")},
-		Callbacks: []queue.Signature{sig("add", cb.ID, false, n("10"))}}); err != nil {
+	if _, err := c.Submit(h.ctx(), &celery.Task{Name: "add", Args: []any{n("2"), n("2")},
+		Callbacks: []celery.Signature{sig("add", cb.ID, false, n("10"))}}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := cb.Get(h.ctx()); err != nil || v != n("14") {
@@ -220,8 +221,8 @@ func TestCallbacksAndChain(t *testing.T) {
 	// chain: add(1, 1) | add(2) | add(3), stored reversed
 	last := c.Result("last-" + h.queue)
 	mid := sig("add", "mid-"+h.queue, false, n("2"))
-	if _, err := c.Submit(h.ctx(), &queue.Task{Name: "add", Args: []any{n("1"), n("1")},
-		Chain: []queue.Signature{sig("add", last.ID, false, n("3")), mid}}); err != nil {
+	if _, err := c.Submit(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")},
+		Chain: []celery.Signature{sig("add", last.ID, false, n("3")), mid}}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := last.Get(h.ctx()); err != nil || v != n("7") {
@@ -230,9 +231,9 @@ func TestCallbacksAndChain(t *testing.T) {
 	// errback and a failing chain
 	eb := c.Result("eb-" + h.queue)
 	end := c.Result("end-" + h.queue)
-	if _, err := c.Submit(h.ctx(), &queue.Task{Name: "fail", Args: []any{"boom"},
-		Errbacks: []queue.Signature{sig("echo", eb.ID, true, "failed")},
-		Chain:    []queue.Signature{sig("add", end.ID, false, n("1"))}}); err != nil {
+	if _, err := c.Submit(h.ctx(), &celery.Task{Name: "fail", Args: []any{"boom"},
+		Errbacks: []celery.Signature{sig("echo", eb.ID, true, "failed")},
+		Chain:    []celery.Signature{sig("add", end.ID, false, n("1"))}}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := eb.Get(h.ctx()); err != nil || v != "failed" {
@@ -247,14 +248,14 @@ func TestGracefulShutdownFinishesRunningTask(t *testing.T) {
 	h := newHarness(t)
 	started := make(chan struct{})
 	release := make(chan struct{})
-	h.reg.Register(queue.TaskDef{Name: "block", Func: func(ctx context.Context, task *queue.Task) (any, error) {
+	h.reg.Register(queue.TaskDef{Name: "block", Func: func(ctx context.Context, task *celery.Task) (any, error) {
 		close(started)
 		<-release
 		return "finished", nil
 	}})
 	_, stop := h.startWorker(queue.WorkerConfig{ShutdownTimeout: 30 * time.Second})
 	c := h.newClient()
-	ar, err := c.Submit(h.ctx(), &queue.Task{Name: "block"})
+	ar, err := c.Submit(h.ctx(), &celery.Task{Name: "block"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,14 +282,14 @@ func TestGracefulShutdownFinishesRunningTask(t *testing.T) {
 func TestShutdownTimeoutRequeues(t *testing.T) {
 	h := newHarness(t)
 	started := make(chan struct{}, 1)
-	h.reg.Register(queue.TaskDef{Name: "stuck", Func: func(ctx context.Context, task *queue.Task) (any, error) {
+	h.reg.Register(queue.TaskDef{Name: "stuck", Func: func(ctx context.Context, task *celery.Task) (any, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}})
 	_, stop := h.startWorker(queue.WorkerConfig{Concurrency: 1, Prefetch: 1, ShutdownTimeout: 200 * time.Millisecond})
 	c := h.newClient()
-	if _, err := c.Submit(h.ctx(), &queue.Task{Name: "stuck"}); err != nil {
+	if _, err := c.Submit(h.ctx(), &celery.Task{Name: "stuck"}); err != nil {
 		t.Fatal(err)
 	}
 	<-started
@@ -310,9 +311,9 @@ func TestMetrics(t *testing.T) {
 	}
 	_, stop := h.startWorker(queue.WorkerConfig{Metrics: m})
 	c := h.newClient()
-	h.get(c, &queue.Task{Name: "add", Args: []any{n("1"), n("1")}})
-	h.get(c, &queue.Task{Name: "fail", Args: []any{"x"}})
-	h.get(c, &queue.Task{Name: "nope"})
+	h.get(c, &celery.Task{Name: "add", Args: []any{n("1"), n("1")}})
+	h.get(c, &celery.Task{Name: "fail", Args: []any{"x"}})
+	h.get(c, &celery.Task{Name: "nope"})
 	_ = stop() // metrics follow the results
 	want := `
 # HELP dsys_queue_tasks_failed_total Tasks that failed for good (FAILURE).

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -87,28 +86,10 @@ func lastLine(s string) string {
 // DefaultAMQPURL is the RabbitMQ the project's machines run.
 const DefaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
 
-// RabbitMQ returns the AMQP URL of a reachable RabbitMQ (DSYS_TEST_AMQP_URL
-// overrides the default), or marks t unavailable. The test holds a shared
-// lock on the broker until it ends, so that a test that restarts the broker
-// (RabbitMQExclusive) never runs beside it, even in another test binary.
+// RabbitMQ returns the AMQP URL of the shared RabbitMQ (DSYS_TEST_AMQP_URL
+// overrides the default), or marks t unavailable. Tests never stop or
+// restart it: crash tests start a node of their own (StartRabbitMQ).
 func RabbitMQ(t testing.TB) string {
-	t.Helper()
-	u := rabbitURL(t)
-	lockBroker(t, false)
-	return u
-}
-
-// RabbitMQExclusive is RabbitMQ for tests that stop or restart the broker:
-// it waits until no other test, in any test process, is using it. Call it
-// first in the test (before anything calls RabbitMQ), and use no subtests.
-func RabbitMQExclusive(t testing.TB) string {
-	t.Helper()
-	u := rabbitURL(t)
-	lockBroker(t, true)
-	return u
-}
-
-func rabbitURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("DSYS_TEST_AMQP_URL")
 	if u == "" {
@@ -129,44 +110,6 @@ func rabbitURL(t testing.TB) string {
 	}
 	c.Close()
 	return u
-}
-
-// brokerLocks remembers which tests hold the broker lock, so a test takes it once.
-var brokerLocks sync.Map // testing.TB -> struct{}
-
-// lockBroker takes a flock on a file shared by every test process on this
-// machine: shared for ordinary tests, exclusive for ones that restart the
-// broker. It is released when the test ends. The wait is bounded.
-func lockBroker(t testing.TB, exclusive bool) {
-	t.Helper()
-	if _, held := brokerLocks.LoadOrStore(t, struct{}{}); held {
-		return
-	}
-	path := filepath.Join(os.TempDir(), "dsys-test-rabbitmq.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatalf("broker lock: %v", err)
-	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
-	locked := make(chan error, 1)
-	go func() { locked <- syscall.Flock(int(f.Fd()), how) }()
-	const wait = 5 * time.Minute
-	select {
-	case err = <-locked:
-	case <-time.After(wait):
-		err = fmt.Errorf("not acquired within %v", wait)
-	}
-	if err != nil {
-		f.Close()
-		t.Fatalf("broker lock %s: %v", path, err)
-	}
-	t.Cleanup(func() {
-		f.Close() // releases the lock
-		brokerLocks.Delete(t)
-	})
 }
 
 // LookPath returns the path of an executable (datamash, cc, rabbitmqctl...),

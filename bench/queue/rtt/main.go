@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 func main() {
@@ -31,7 +33,7 @@ func main() {
 func run(broker, q string, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	b, err := queue.DialAMQP(ctx, broker, queue.AMQPOptions{ManagementURL: "-"})
+	b, err := amqp.Dial(ctx, broker, amqp.Options{ManagementURL: "-"})
 	if err != nil {
 		return err
 	}
@@ -46,7 +48,7 @@ func run(broker, q string, n int) error {
 	// round trip does not wait for the task to reach the disk.)
 	call := func(i int) (time.Duration, error) {
 		start := time.Now()
-		ar, err := c.Send(ctx, &queue.Task{Name: "add", Args: []any{json.Number(fmt.Sprint(i)), json.Number("1")}})
+		ar, err := c.Send(ctx, &celery.Task{Name: "add", Args: []any{json.Number(fmt.Sprint(i)), json.Number("1")}})
 		if err != nil {
 			return 0, err
 		}

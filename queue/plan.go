@@ -1,0 +1,331 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
+)
+
+// A plan is what becomes of one delivery, decided as a value before
+// anything is done: what to commit (results, messages, the settlement),
+// which queues the messages need, and what to log and count. The worker
+// performs it in one place (Worker.commit); the rules below are pure, so
+// retries, chains, callbacks, errbacks and dead letters are table tests.
+type plan struct {
+	commit  broker.Commit
+	declare []string // queues the published messages go to, declared first as Celery's producer would
+
+	// For the log line and the metrics.
+	id, name string
+	state    celery.State // the task line's state; "" = no task line
+	elapsed  time.Duration
+	errText  string // the task's error
+	retries  int    // RETRY: the number of the retry
+	reason   string // REVOKED: why
+	dead     *deadLetter
+	event    event // what else happened
+}
+
+// deadLetter is why a delivery went to "<queue>.dead".
+type deadLetter struct {
+	kind   string // metric label: oversized, malformed, redelivered, bad_args
+	reason string
+}
+
+// event names the outcomes that log something other than a task line.
+type event int
+
+const (
+	eventNone         event = iota
+	eventUnregistered       // a task name this worker does not serve
+	eventDone               // a redelivery of a run whose outcome is out already
+	eventDelayed            // not due yet: back to the broker until its eta
+	eventReleased           // not started (shutdown): back to the queue
+)
+
+// Header names dsys adds. Celery ignores headers it does not know.
+const (
+	// headerDeadReason says why a message was dead-lettered.
+	headerDeadReason = "x-dsys-dead-reason"
+	// headerPrefix starts every dsys header; retries do not inherit them.
+	headerPrefix = "x-dsys-"
+)
+
+// holdETA: a task due within this is held by the worker until it is due;
+// later ones go back to the broker until their time.
+const holdETA = time.Second
+
+// maxRetryBackoff caps exponential retry delays, as Celery's retry_backoff_max.
+const maxRetryBackoff = 10 * time.Minute
+
+// rules are the worker's decisions, configured once.
+type rules struct {
+	maxRedeliveries int // negative: none (the first counted redelivery is dead-lettered)
+	maxMessageSize  int
+	origin          string   // names the worker in the messages it sends
+	queues          []string // the queues it consumes (declared already)
+	newID           func() string
+}
+
+func newRules(cfg *WorkerConfig) *rules {
+	return &rules{maxRedeliveries: cfg.MaxRedeliveries, maxMessageSize: cfg.MaxMessageSize,
+		origin: cfg.Hostname, queues: cfg.Queues, newID: uuid.NewString}
+}
+
+// messageID finds a task id in a message without decoding its body.
+func messageID(m *broker.Message) string {
+	if id, ok := m.Headers["id"].(string); ok && id != "" {
+		return id
+	}
+	return m.CorrelationID
+}
+
+// admit decides about a delivery before its body is decoded: an oversized
+// message, or one redelivered more often than allowed, is dead-lettered.
+func (r *rules) admit(d *broker.Delivery) *plan {
+	id := messageID(&d.Message)
+	if len(d.Body) > r.maxMessageSize {
+		return r.deadLetter(d, id, "oversized", fmt.Sprintf("body of %d bytes exceeds max_message_size %d", len(d.Body), r.maxMessageSize))
+	}
+	if d.Started > max(r.maxRedeliveries, 0) {
+		return r.deadLetter(d, id, "redelivered", fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting",
+			d.Started, r.maxRedeliveries))
+	}
+	return nil
+}
+
+// malformed dead-letters a message that does not decode.
+func (r *rules) malformed(d *broker.Delivery, err error) *plan {
+	reason := err.Error()
+	var bm *celery.BadMessageError
+	if errors.As(err, &bm) {
+		reason = bm.Reason
+	}
+	return r.deadLetter(d, messageID(&d.Message), "malformed", reason)
+}
+
+func (r *rules) deadLetter(d *broker.Delivery, id, kind, reason string) *plan {
+	return &plan{id: id, dead: &deadLetter{kind: kind, reason: reason},
+		commit: broker.Commit{Publish: []broker.Publishing{{Queue: d.Queue + ".dead", Message: deadCopy(d, reason)}}}}
+}
+
+// deadCopy is d's message as it goes to the dead-letter queue: the reason
+// in a header, persistent, never expiring.
+func deadCopy(d *broker.Delivery, reason string) *broker.Message {
+	cp := d.Message
+	cp.Headers = cloneHeaders(d.Headers, 1)
+	cp.Headers[headerDeadReason] = reason
+	cp.Expiration = ""
+	cp.Persistent = true
+	return &cp
+}
+
+// done acks a redelivery of a run whose outcome this worker committed
+// already (its batched ack was lost with the connection).
+func (r *rules) done(id string) *plan {
+	return &plan{id: id, event: eventDone}
+}
+
+// unregistered answers NotRegistered, as Celery does, and drops the message.
+func (r *rules) unregistered(task *celery.Task) *plan {
+	exc := celery.NotRegistered(task.Name)
+	return &plan{id: task.ID, name: task.Name, state: celery.StateFailure, errText: "NotRegistered", event: eventUnregistered,
+		commit: broker.Commit{Results: r.errorResult(task, celery.StateFailure, exc)}}
+}
+
+// expired answers REVOKED for a task received after its expiry.
+func (r *rules) expired(task *celery.Task) *plan {
+	return &plan{id: task.ID, name: task.Name, state: celery.StateRevoked, reason: "expired",
+		commit: broker.Commit{Results: r.errorResult(task, celery.StateRevoked, celery.Revoked("expired"))}}
+}
+
+// delay sends a task not due yet back to the broker until its eta, without
+// counting a start: no worker holds it meanwhile.
+func (r *rules) delay(task *celery.Task) *plan {
+	return &plan{id: task.ID, name: task.Name, event: eventDelayed,
+		commit: broker.Commit{Settle: broker.Release, At: task.ETA}}
+}
+
+// release puts back a task that was received and not started.
+func (r *rules) release(id string) *plan {
+	return &plan{id: id, event: eventReleased, commit: broker.Commit{Settle: broker.Release}}
+}
+
+// requeue gives up a running task (shutdown timeout): it comes back, counted.
+func (r *rules) requeue(id, name string, elapsed time.Duration) *plan {
+	return &plan{id: id, name: name, state: "REQUEUED", elapsed: elapsed, commit: broker.Commit{Settle: broker.Requeue}}
+}
+
+// finished decides what a run's outcome causes: on success its result,
+// callbacks and the next step of its chain; on bad arguments a TypeError and
+// a dead letter; on another failure a retry while retries are left (and the
+// worker is not stopping), else the FAILURE, errbacks and the failure of the
+// rest of its chain.
+func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, value any, runErr error,
+	elapsed time.Duration, stopping bool, now time.Time) *plan {
+	p := &plan{id: task.ID, name: task.Name, elapsed: elapsed}
+	if runErr == nil {
+		raw, err := celery.AppendJSON(nil, value)
+		if err == nil {
+			p.state = celery.StateSuccess
+			p.commit.Results = r.result(task, celery.StateSuccess, celery.ResultBody(task.ID, celery.StateSuccess, raw, nil))
+			r.followUps(p, d.Queue, task, value, nil, now)
+			return p
+		}
+		runErr = celery.Exception("kombu.exceptions", "EncodeError",
+			fmt.Sprintf("result of %s is not JSON-encodable: %v", task.Name, err))
+	}
+	exc := remoteError(runErr, def, task)
+	p.errText = exc.Error()
+	if errors.Is(runErr, ErrBadArgs) {
+		p.state = celery.StateFailure
+		p.dead = &deadLetter{kind: "bad_args", reason: exc.Error()}
+		p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
+		p.commit.Publish = []broker.Publishing{{Queue: d.Queue + ".dead", Message: deadCopy(d, exc.Error())}}
+		return p
+	}
+	if def.Retries > task.Retries && !errors.Is(runErr, ErrSkipRetry) && !stopping {
+		if next, err := r.retryMessage(d, def, task, now); err == nil {
+			p.state, p.retries = celery.StateRetry, task.Retries+1
+			p.commit.Results = r.errorResult(task, celery.StateRetry, exc)
+			p.commit.Publish = []broker.Publishing{next}
+			return p
+		}
+		// A task that cannot be re-encoded fails now.
+	}
+	p.state = celery.StateFailure
+	p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
+	r.followUps(p, d.Queue, task, nil, exc, now)
+	return p
+}
+
+// retryMessage re-publishes the task with retries+1, parent_id = its id,
+// after the backoff: RetryBackoff doubled per retry, capped.
+func (r *rules) retryMessage(d *broker.Delivery, def *TaskDef, task *celery.Task, now time.Time) (broker.Publishing, error) {
+	next := *task
+	next.Retries++
+	next.ParentID = task.ID
+	next.Headers = nil
+	for k, v := range task.Headers {
+		if !strings.HasPrefix(k, headerPrefix) && !strings.HasPrefix(k, "x-death") && !strings.HasPrefix(k, "x-first-death-") {
+			if next.Headers == nil {
+				next.Headers = map[string]any{}
+			}
+			next.Headers[k] = v
+		}
+	}
+	next.ETA = time.Time{}
+	if def.RetryBackoff > 0 {
+		delay := def.RetryBackoff << min(task.Retries, 20)
+		if delay > maxRetryBackoff || delay <= 0 {
+			delay = maxRetryBackoff
+		}
+		next.ETA = now.Add(delay)
+	}
+	if next.Lang == "" {
+		next.Lang = "go"
+	}
+	m, err := celery.EncodeTask(&next)
+	if err != nil {
+		return broker.Publishing{}, err
+	}
+	m.Priority = d.Priority
+	return broker.Publishing{Queue: d.Queue, Message: m, At: next.ETA}, nil
+}
+
+// followUps adds what Celery runs after a task: on success (exc nil) its
+// callbacks (result prepended) and the next task of its chain; on failure
+// its errbacks (task id prepended) and a FAILURE for every task left in its
+// chain, so whoever waits on the chain's end hears of it.
+func (r *rules) followUps(p *plan, queue string, task *celery.Task, value any, exc *celery.RemoteError, now time.Time) {
+	if exc == nil {
+		for i := range task.Callbacks {
+			r.call(p, queue, &task.Callbacks[i], task, value, nil, now)
+		}
+		if n := len(task.Chain); n > 0 {
+			r.call(p, queue, &task.Chain[n-1], task, value, task.Chain[:n-1], now)
+		}
+		return
+	}
+	for i := range task.Errbacks {
+		r.call(p, queue, &task.Errbacks[i], task, task.ID, nil, now)
+	}
+	for i := range task.Chain {
+		id, reply := task.Chain[i].Option("task_id"), task.Chain[i].Option("reply_to")
+		if id == "" || reply == "" {
+			continue
+		}
+		p.commit.Results = append(p.commit.Results, r.errorResult(&celery.Task{ID: id, ReplyTo: reply}, celery.StateFailure, exc)...)
+	}
+}
+
+// call adds the message of one signature; one that cannot be encoded is
+// skipped (and said so in the plan's error).
+func (r *rules) call(p *plan, queue string, sig *celery.Signature, parent *celery.Task, arg any, rest []celery.Signature, now time.Time) {
+	t, q := sig.Call(parent, arg, rest, now, r.origin)
+	if t.ID == "" {
+		t.ID = r.newID()
+	}
+	if q == "" {
+		q = queue
+	}
+	m, err := celery.EncodeTask(t)
+	if err != nil {
+		p.errText = strings.TrimSpace(p.errText + "; follow-up " + sig.Task + " not sent: " + err.Error())
+		return
+	}
+	if q != queue && !slices.Contains(r.queues, q) && !slices.Contains(p.declare, q) {
+		p.declare = append(p.declare, q)
+	}
+	p.commit.Publish = append(p.commit.Publish, broker.Publishing{Queue: q, Message: m, At: t.ETA})
+}
+
+// result is the task's result for the backend, unless it ignores results.
+func (r *rules) result(task *celery.Task, state celery.State, body []byte) []broker.Result {
+	if task.IgnoreResult {
+		return nil
+	}
+	return []broker.Result{{TaskID: task.ID, ReplyTo: task.ReplyTo, State: string(state), Body: body}}
+}
+
+func (r *rules) errorResult(task *celery.Task, state celery.State, exc *celery.RemoteError) []broker.Result {
+	if task.IgnoreResult {
+		return nil
+	}
+	return r.result(task, state, celery.ErrorResult(task.ID, state, exc, exc.Traceback))
+}
+
+// remoteError maps a task's error to the exception Celery clients see.
+func remoteError(err error, def *TaskDef, task *celery.Task) *celery.RemoteError {
+	var re *celery.RemoteError
+	switch {
+	case errors.As(err, &re):
+		return re
+	case errors.Is(err, ErrTimeLimit):
+		hard, _ := timeLimits(def, task)
+		return &celery.RemoteError{Type: "TimeLimitExceeded", Module: "billiard.exceptions", Message: []any{hard.Seconds()},
+			Traceback: err.Error()}
+	case errors.Is(err, ErrSoftTimeLimit):
+		return &celery.RemoteError{Type: "SoftTimeLimitExceeded", Module: "billiard.exceptions",
+			Message: []any{task.SoftTimeLimit.Seconds()}, Traceback: err.Error()}
+	case errors.Is(err, ErrBadArgs):
+		msg := strings.TrimPrefix(err.Error(), ErrBadArgs.Error()+": ")
+		return &celery.RemoteError{Type: "TypeError", Module: "builtins", Message: []any{msg}, Traceback: err.Error()}
+	}
+	return &celery.RemoteError{Type: "TaskError", Module: celery.ErrorModule, Message: []any{err.Error()}, Traceback: err.Error()}
+}
+
+func cloneHeaders(h map[string]any, extra int) map[string]any {
+	out := make(map[string]any, len(h)+extra)
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
+}
