@@ -368,3 +368,40 @@ func TestHandshakeFailuresAreRateBounded(t *testing.T) {
 		t.Fatalf("%d handshake failures reported for 40, want at most the burst of 10", n)
 	}
 }
+
+func TestProxyStreamerWithCapture(t *testing.T) {
+	front := newSocket(t, Pull, Options{})
+	fep := bind(t, front, "inproc://px-front")
+	back := newSocket(t, Push, Options{})
+	bep := bind(t, back, "inproc://px-back")
+	capture := newSocket(t, Push, Options{})
+	cep := bind(t, capture, "inproc://px-capture")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Proxy{Frontend: front, Backend: back, Capture: capture}).Run(ctx) }()
+	worker := newSocket(t, Pull, Options{})
+	connect(t, worker, bep)
+	tap := newSocket(t, Pull, Options{})
+	connect(t, tap, cep)
+	if err := capture.WaitPeers(ctxT(t, 5*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	src := newSocket(t, Push, Options{})
+	connect(t, src, fep)
+	for i := range 10 {
+		mustSend(t, src, fmt.Sprint("task", i), "part")
+	}
+	for i := range 10 {
+		want := []string{fmt.Sprint("task", i), "part"}
+		if got := mustRecv(t, worker); !slices.Equal(got, want) {
+			t.Fatalf("worker got %q, want %q", got, want)
+		}
+		if got := mustRecv(t, tap); !slices.Equal(got, want) {
+			t.Fatalf("capture got %q, want %q", got, want)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
