@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -371,10 +372,7 @@ func (s *Socket) connGone(c *conn) {
 
 // removePipeLocked forgets p. s.mu held.
 func (s *Socket) removePipeLocked(p *pipe) {
-	for i, q := range s.pipes {
-		if q == p {
-			s.pipes = append(s.pipes[:i], s.pipes[i+1:]...)
-			return
-		}
+	if i := slices.Index(s.pipes, p); i >= 0 {
+		s.pipes = slices.Delete(s.pipes, i, i+1)
 	}
 }

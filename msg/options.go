@@ -22,12 +22,12 @@ const (
 // Options configure a Socket. The zero value of every field is its documented
 // default.
 type Options struct {
-	// HWM is the number of messages queued for a peer (and at most 1 MiB of
-	// them, unless one message is larger) before Send blocks
-	// (back-pressure) or, for PUB, drops for that peer. Received messages
-	// wait in a per-socket queue of 8 batches of at most HWM/8 messages or
-	// 1 MiB each; beyond that the peers' readers stop reading and TCP
-	// pushes back. Default 1000.
+	// HWM is the number of messages queued for a peer or a connecting
+	// endpoint (and at most 1 MiB of them, unless one message is larger)
+	// before Send blocks (back-pressure) or, for PUB, drops for that peer.
+	// Received messages wait in a per-socket queue of 8 batches of at most
+	// HWM/8 messages or 1 MiB each; beyond that the peers' readers stop
+	// reading and TCP pushes back. Default 1000.
 	HWM int
 	// MaxMessageSize is the largest message (all frames) accepted from a
 	// peer; larger ones are discarded while being read, with a log line.
