@@ -32,27 +32,28 @@ const messageName = "\x07MESSAGE"
 const messageOverhead = len(messageName) + 8 + 1 + box.Overhead
 
 // seal appends to dst the MESSAGEs carrying the plain ZMTP frames of src
-// (whole frames, as queued).
+// (whole frames, as queued). It overwrites the last byte of each frame's
+// header in src with the frame's flags byte, so that flags and body are
+// sealed in place: src is the caller's to discard.
 func (b *curveBox) seal(dst, src []byte) []byte {
-	var plain []byte
 	var nonce [24]byte
 	copy(nonce[:], b.send)
 	for len(src) > 0 {
 		flags := src[0]
 		var size uint64
+		hl := 2
 		if flags&flagLong != 0 {
-			size = binary.BigEndian.Uint64(src[1:9])
-			src = src[9:]
+			size, hl = binary.BigEndian.Uint64(src[1:9]), 9
 		} else {
 			size = uint64(src[1])
-			src = src[2:]
 		}
-		body := src[:size]
-		src = src[size:]
 		inner := flags & flagMore
 		if flags&flagCommand != 0 {
 			inner |= 0x02
 		}
+		plain := src[hl-1 : hl+int(size)] // the header's last byte, then the body
+		plain[0] = inner
+		src = src[hl+int(size):]
 		binary.BigEndian.PutUint64(nonce[16:], b.next)
 		outer := uint64(messageOverhead) + size
 		if outer > 255 {
@@ -63,7 +64,6 @@ func (b *curveBox) seal(dst, src []byte) []byte {
 		}
 		dst = append(dst, messageName...)
 		dst = append(dst, nonce[16:]...)
-		plain = append(append(plain[:0], inner), body...)
 		dst = box.SealAfterPrecomputation(dst, plain, &nonce, &b.key)
 		b.next++
 	}
