@@ -134,3 +134,41 @@ func TestManyEmptyFramesCountAgainstTheLimit(t *testing.T) {
 		t.Fatalf("3 frames: %q %v", frames, err)
 	}
 }
+
+// FuzzCurveHandshake plays an arbitrary peer against a CURVE server's
+// handshake (and the data phase after it): it must end, never panic.
+func FuzzCurveHandshake(f *testing.F) {
+	g := nullGreeting()
+	copy(g[12:32], "CURVE\x00\x00\x00\x00")
+	f.Add(append(append([]byte(nil), g...), appendCommand(nil, "HELLO", make([]byte, helloBody))...))
+	hello := make([]byte, helloBody)
+	hello[0] = 1
+	f.Add(append(append([]byte(nil), g...), appendCommand(nil, "HELLO", hello)...))
+	f.Add(append(append([]byte(nil), g...), appendCommand(nil, "INITIATE", make([]byte, initiateMin))...))
+	f.Add(g)
+	_, sec, err := GenerateKeyPair()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := newInprocPair("fuzz-curve")
+		defer a.Close()
+		defer b.Close()
+		go func() {
+			b.Write(data)
+			b.Close() // the peer says no more: the handshake ends at once
+		}()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fr := newFrameReader(a, 1<<20)
+			m := newCurveMechanism(&CurveAuth{Secret: &sec})
+			_, _ = handshake(a, fr, m, Rep, newRep(nil).traits(), nil, true, 10*time.Millisecond)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("handshake did not end")
+		}
+	})
+}
