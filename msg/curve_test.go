@@ -243,3 +243,44 @@ func TestCurveBoxOpensInOrderAndRejectsReplaysAndForgeries(t *testing.T) {
 		t.Fatalf("forgery: %v", err)
 	}
 }
+
+func TestCurveOversizedMessagesAreSkippedNotBuffered(t *testing.T) {
+	spub, ssec := keyPair(t)
+	logs := &syncBuffer{}
+	pull := newSocket(t, Pull, Options{Curve: &CurveAuth{Secret: &ssec}, MaxMessageSize: 100 << 10, Logger: testLoggerTo(logs)})
+	ep := bind(t, pull, "tcp://127.0.0.1:*")
+	push := newSocket(t, Push, Options{Curve: &CurveAuth{Server: &spub}})
+	connect(t, push, ep)
+	mustSend(t, push, "before")
+	mustSend(t, push, "head", strings.Repeat("x", 300<<10), "tail") // 300 KiB frame: skipped unread
+	mustSend(t, push, strings.Repeat("y", 150<<10))                 // just over: buffered, then dropped
+	mustSend(t, push, "after")
+	for _, want := range []string{"before", "after"} {
+		if got := mustRecv(t, pull); !slices.Equal(got, []string{want}) {
+			t.Fatalf("got %d frames (first %.10q), want %q", len(got), got[0], want)
+		}
+	}
+	if n := strings.Count(logs.String(), "dropped message over the size limit"); n != 2 {
+		t.Fatalf("%d drop log lines, want 2: %s", n, logs.String())
+	}
+}
+
+func TestPairRefusesASecondPeer(t *testing.T) {
+	a := newSocket(t, Pair, Options{})
+	ep := bind(t, a, "tcp://127.0.0.1:*")
+	b := newSocket(t, Pair, Options{})
+	connect(t, b, ep)
+	mustSend(t, b, "first")
+	if got := mustRecv(t, a); got[0] != "first" {
+		t.Fatal(got)
+	}
+	c := newSocket(t, Pair, Options{})
+	connect(t, c, ep)
+	mustSend(t, c, "second") // queued for its endpoint: PAIR has its peer
+	if m, err := a.Recv(ctxT(t, 300*time.Millisecond)); err == nil {
+		t.Fatalf("a second PAIR peer got through: %q", m)
+	}
+	if n := a.Peers(); n != 1 {
+		t.Fatalf("%d peers, want 1", n)
+	}
+}
