@@ -3,9 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"sync"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -188,7 +186,7 @@ func zmqOptions(app *App, o *zmqFlags) (msg.Options, error) {
 func openZmq(app *App, o *zmqFlags, typ msg.Type, opts msg.Options, bind, connect []string) (*msg.Socket, error) {
 	if o.monitor {
 		if o.events == nil {
-			o.events = &monitorSink{w: app.IO.ErrOut, json: app.JSON()}
+			o.events = &monitorSink{h: app.Log.Handler()}
 		}
 		opts.Monitor = o.events.of(typ)
 	}
@@ -213,41 +211,30 @@ func openZmq(app *App, o *zmqFlags, typ msg.Type, opts msg.Options, bind, connec
 	return s, nil
 }
 
-// monitorSink prints --monitor's events on stderr: one line each, a JSON
-// object under -o json.
+// monitorSink prints --monitor's events on stderr through the logger's
+// handler — text lines, or JSON lines under -o json — so that they never
+// interleave with log lines, and whatever the log level (-q included):
+// they were asked for.
 type monitorSink struct {
-	mu   sync.Mutex
-	w    io.Writer
-	json bool
+	h slog.Handler
 }
 
 // of returns the Options.Monitor of a socket of type typ.
 func (m *monitorSink) of(typ msg.Type) func(msg.Event) {
 	return func(ev msg.Event) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.json {
-			_ = writeJSONLine(m.w, jsonEvent{Event: string(ev.Kind), Socket: string(typ), Endpoint: ev.Endpoint,
-				Remote: ev.Remote, PeerType: ev.PeerType, Mechanism: ev.Mechanism, Reason: ev.Reason,
-				Suppressed: ev.Suppressed, Time: time.Now().UTC().Format(time.RFC3339Nano)})
-			return
+		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "zmq monitor", 0)
+		rec.AddAttrs(slog.String("event", string(ev.Kind)), slog.String("socket", string(typ)))
+		for _, kv := range [][2]string{{"endpoint", ev.Endpoint}, {"remote", ev.Remote}, {"peer_type", ev.PeerType},
+			{"mechanism", ev.Mechanism}, {"reason", ev.Reason}} {
+			if kv[1] != "" {
+				rec.AddAttrs(slog.String(kv[0], kv[1]))
+			}
 		}
-		printMonitorLine(m.w, typ, ev)
-	}
-}
-
-func printMonitorLine(w io.Writer, typ msg.Type, ev msg.Event) {
-	line := fmt.Sprintf("zmq monitor: %s %s", typ, ev.Kind)
-	for _, kv := range [][2]string{{"endpoint", ev.Endpoint}, {"remote", ev.Remote}, {"peer_type", ev.PeerType},
-		{"mechanism", ev.Mechanism}, {"reason", ev.Reason}} {
-		if kv[1] != "" {
-			line += fmt.Sprintf(" %s=%q", kv[0], kv[1])
+		if ev.Suppressed > 0 {
+			rec.AddAttrs(slog.Int("suppressed", ev.Suppressed))
 		}
+		_ = m.h.Handle(context.Background(), rec)
 	}
-	if ev.Suppressed > 0 {
-		line += fmt.Sprintf(" suppressed=%d", ev.Suppressed)
-	}
-	fmt.Fprintln(w, line)
 }
 
 // zmqError classifies msg's errors into exit codes.

@@ -66,19 +66,6 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
-// jsonEvent is one --monitor event under -o json.
-type jsonEvent struct {
-	Event      string `json:"event"`
-	Socket     string `json:"socket"`
-	Endpoint   string `json:"endpoint,omitempty"`
-	Remote     string `json:"remote,omitempty"`
-	PeerType   string `json:"peer_type,omitempty"`
-	Mechanism  string `json:"mechanism,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Suppressed int    `json:"suppressed,omitempty"`
-	Time       string `json:"time"`
-}
-
 // jsonKeyPair is keygen's output under -o json.
 type jsonKeyPair struct {
 	Public string `json:"public"`

@@ -404,3 +404,17 @@ func TestZmqLazyPirateLastAttemptDoesNotRetry(t *testing.T) {
 		t.Fatalf("Go internals: %q", errOut)
 	}
 }
+
+// jsonEvent is one --monitor event under -o json: a line of the
+// logger's JSON handler.
+type jsonEvent struct {
+	Event      string `json:"event"`
+	Socket     string `json:"socket"`
+	Endpoint   string `json:"endpoint,omitempty"`
+	Remote     string `json:"remote,omitempty"`
+	PeerType   string `json:"peer_type,omitempty"`
+	Mechanism  string `json:"mechanism,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Suppressed int    `json:"suppressed,omitempty"`
+	Time       string `json:"time"`
+}

@@ -57,7 +57,7 @@ func runZmqSend(ctx context.Context, app *App, o *zmqSendOptions) error {
 		return err
 	}
 	if o.monitor {
-		o.events = &monitorSink{w: app.IO.ErrOut, json: app.JSON()}
+		o.events = &monitorSink{h: app.Log.Handler()}
 		opts.Monitor = o.events.of(msg.Req)
 	}
 	r := &msg.Requester{
