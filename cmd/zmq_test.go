@@ -263,10 +263,14 @@ s.send(b"Hello"); print(s.recv().decode())`, ep)
 	}
 
 	ep = freeEndpoint(t)
+	// The REP closes and terminates its context before exiting, so that the
+	// reply leaves before the process does (libzmq sends from an I/O
+	// thread that an interpreter exit may cut short).
 	script = fmt.Sprintf(`import zmq
-s = zmq.Context().socket(zmq.REP); s.rcvtimeo = 10000; s.bind(%q)
+c = zmq.Context(); s = c.socket(zmq.REP); s.rcvtimeo = 10000; s.bind(%q)
 print("READY", flush=True)
-print(s.recv().decode(), flush=True); s.send(b"World")`, ep)
+print(s.recv().decode(), flush=True); s.send(b"World")
+s.close(linger=5000); c.term()`, ep)
 	cmd := exec.Command(py, "-c", script)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
