@@ -129,14 +129,6 @@ func waitOutput(t *testing.T, buf *zmqOutput, want string) {
 	}
 }
 
-func seqLines(n int) string {
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintln(&b, i)
-	}
-	return b.String()
-}
-
 func TestZmqPushConnectSpreadsOverEndpoints(t *testing.T) {
 	isolateConfig(t)
 	w1 := startPyPeer(t, "pull", "tcp://127.0.0.1:0", "--count", "100")
