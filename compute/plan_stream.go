@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -193,7 +194,7 @@ func (ss *StreamSpec) config(s *SourceSpec, nd needs) (streamConfig, error) {
 // the file, reads them in one piece and parses each. The first malformed
 // value or over-long run is an error naming file:line:column, as a local
 // run names it.
-func runStreamTask(ctx context.Context, s *SourceSpec, task int, nd needs) ([][]Partial, error) {
+func runStreamTask(ctx context.Context, s *SourceSpec, task int, nd needs, w *workerState) ([][]Partial, error) {
 	ss := s.Stream
 	if ss == nil || ss.Block <= 0 || ss.PerTask <= 0 || ss.Start < 0 || ss.Read < 0 {
 		return nil, fmt.Errorf("compute: a %s task without a valid block layout", s.Kind)
@@ -224,31 +225,34 @@ func runStreamTask(ctx context.Context, s *SourceSpec, task int, nd needs) ([][]
 	}
 	sf := &streamFile{f: f, name: s.Path, start: ss.Start}
 	b0, b1 := ss.span(task)
-	lo := ss.Start
+	cur := ss.Start // where the next block starts
 	if b0 > 0 {
-		if lo, err = sf.lastCut(sc.cut, ss.readEnd(b0)); err != nil {
+		if cur, err = sf.lastCut(sc.cut, ss.readEnd(b0)); err != nil {
 			return nil, err
 		}
 	}
-	hi := s.Size
-	if b1 < ss.Blocks {
-		hi = ss.readEnd(b1)
-	}
-	buf := make([]byte, max(hi-lo, 0))
-	if err := sf.readAt(buf, lo); err != nil {
-		return nil, err
-	}
-	w := newWorkerState()
+	// buf holds the bytes from cur on, read a block's worth at a time, as a
+	// local run reads them: memory stays at about one block.
+	buf := w.raw[:0]
+	defer func() { w.raw = buf[:0] }()
 	pieces := make([][]Partial, b1-b0)
-	cur := lo
 	for i := b0; i < b1; i++ {
 		if err := checkCtx(ctx); err != nil {
 			return nil, err
 		}
-		end := s.Size
-		if i+1 < ss.Blocks {
-			r := ss.readEnd(i + 1)
-			c := sc.cut(buf[cur-lo : r-lo])
+		last := i+1 == ss.Blocks
+		r := s.Size
+		if !last {
+			r = ss.readEnd(i + 1)
+		}
+		have := int64(len(buf))
+		buf = slices.Grow(buf, int(r-cur-have))[:r-cur]
+		if err := sf.readAt(buf[have:], cur+have); err != nil {
+			return nil, err
+		}
+		end := r
+		if !last {
+			c := sc.cut(buf)
 			switch {
 			case c >= 0:
 				end = cur + int64(c)
@@ -259,7 +263,7 @@ func runStreamTask(ctx context.Context, s *SourceSpec, task int, nd needs) ([][]
 			}
 		}
 		if end > cur {
-			res := parseBlock(textBlock{k: i, data: buf[cur-lo : end-lo]}, sc, w)
+			res := parseBlock(textBlock{k: i, data: buf[:end-cur]}, sc, w)
 			switch {
 			case res.fatal != nil:
 				return nil, res.fatal
@@ -268,6 +272,7 @@ func runStreamTask(ctx context.Context, s *SourceSpec, task int, nd needs) ([][]
 			}
 			pieces[i-b0] = res.parts
 		}
+		buf = buf[:copy(buf, buf[end-cur:])]
 		cur = end
 	}
 	return pieces, nil

@@ -137,6 +137,11 @@ func (j *arrayJob) chunkVector(ctx context.Context, k int, w *workerState) ([]Pa
 // of the result (a full reduction: one). Reduce combines these vectors in a
 // tree fixed by the grid; src must be an array (Random or ArrayFile).
 func ChunkPartials(ctx context.Context, src Source, k int, o Options) ([]Partial, error) {
+	return chunkPartials(ctx, src, k, o, newWorkerState())
+}
+
+// chunkPartials is ChunkPartials with w's scratch memory.
+func chunkPartials(ctx context.Context, src Source, k int, o Options, w *workerState) ([]Partial, error) {
 	a, ok := src.(arraySource)
 	if !ok {
 		return nil, fmt.Errorf("compute: %T is a stream, not an array of chunks", src)
@@ -155,7 +160,7 @@ func ChunkPartials(ctx context.Context, src Source, k int, o Options) ([]Partial
 	if k < 0 || k >= j.g.NumChunks() || j.g.Size() == 0 {
 		return nil, fmt.Errorf("compute: chunk %d is not in the grid", k)
 	}
-	return j.chunkVector(ctx, k, newWorkerState())
+	return j.chunkVector(ctx, k, w)
 }
 
 // keptBox is the part of a region (start, size) on the kept axes: the

@@ -95,6 +95,7 @@ func (s *JobSpec) options() (Options, error) {
 type TaskRunner struct {
 	mu     sync.Mutex
 	random []cachedRandom // most recent last
+	states sync.Pool      // *workerState: scratch memory, chunk buffers included
 }
 
 type cachedRandom struct {
@@ -113,6 +114,11 @@ func (tr *TaskRunner) Run(ctx context.Context, spec *JobSpec, task int) ([][]Par
 	if err != nil {
 		return nil, err
 	}
+	w, _ := tr.states.Get().(*workerState)
+	if w == nil {
+		w = newWorkerState()
+	}
+	defer tr.states.Put(w)
 	s := &spec.Source
 	switch s.Kind {
 	case "random":
@@ -120,16 +126,16 @@ func (tr *TaskRunner) Run(ctx context.Context, spec *JobSpec, task int) ([][]Par
 		if err != nil {
 			return nil, err
 		}
-		return onePiece(ChunkPartials(ctx, r, task, o))
+		return onePiece(chunkPartials(ctx, r, task, o, w))
 	case "npy", "raw":
 		a, err := openArraySpec(s)
 		if err != nil {
 			return nil, err
 		}
 		defer a.Close()
-		return onePiece(ChunkPartials(ctx, a, task, o))
+		return onePiece(chunkPartials(ctx, a, task, o, w))
 	case "text", "csv":
-		return runStreamTask(ctx, s, task, o.Op.needs())
+		return runStreamTask(ctx, s, task, o.Op.needs(), w)
 	}
 	return nil, fmt.Errorf("compute: unknown source kind %q", s.Kind)
 }
