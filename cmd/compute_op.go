@@ -79,7 +79,13 @@ Results print as the shortest string that reads back as the same float64 (as
 Python prints them); sums, minima and maxima of integers print as exact
 integers. With --axis, one value per line, or --out FILE.npy.
 --rng dask reproduces Dask's da.random.seed(N); da.random.random(shape,
-chunks) values; add --dask-compat and mean and sum print Dask's very digits.`
+chunks) values; add --dask-compat and mean and sum print Dask's very digits.
+
+With --cluster the chunks run as tasks on dsys queue workers, through the
+broker of queue.broker (--broker) and the queue of queue.queue (--queue):
+random chunks are generated there, files are read there at the same absolute
+path (every worker needs the file), and the result is the local run's, bit
+for bit. Stdin is refused. --timeout bounds any job (exit 3).`
 
 func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 	var (
@@ -95,7 +101,8 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
   dsys compute ` + op.String() + ` --rng dask --dask-compat --seed 1
   dsys compute ` + op.String() + ` data.npy --axis 0 --out col.npy
   seq 1 10000000 | dsys compute ` + op.String() + `
-  dsys compute ` + op.String() + ` prices.csv --column close`,
+  dsys compute ` + op.String() + ` prices.csv --column close
+  dsys compute ` + op.String() + ` /data/x.npy --axis 0 --cluster --queue compute`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var err error
@@ -160,6 +167,14 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 			}
 			if opts.cluster && opts.input == "-" {
 				return usageErrorf("--cluster: workers cannot read stdin: give the path of a file, which every worker reads at the same path")
+			}
+			for _, f := range []string{"broker", "queue"} {
+				if c.Flags().Changed(f) && !opts.cluster {
+					return usageErrorf("--%s applies with --cluster", f)
+				}
+			}
+			if opts.cluster && c.Flags().Changed("workers") {
+				app.Log.Warn("--workers has no effect with --cluster: each queue worker's --concurrency sets how many chunks it computes at once")
 			}
 			if opts.input != "" {
 				for _, f := range randomOnlyFlags {
