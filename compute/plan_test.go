@@ -2,7 +2,9 @@ package compute
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -302,8 +304,57 @@ func TestPlanRefusesStreamsAndChangedFiles(t *testing.T) {
 	if _, err := tr.Run(ctx, &p.Spec, 0); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "not the file the client read") {
 		t.Errorf("changed file: %v", err)
 	}
+	p.Spec.Float = "arm64"
+	if _, err := tr.Run(ctx, &p.Spec, 0); err == nil || !strings.Contains(err.Error(), "rounds floating point differently") {
+		t.Errorf("other float flavor: %v", err)
+	}
 	p.Spec.Version++
 	if _, err := tr.Run(ctx, &p.Spec, 0); err == nil || !strings.Contains(err.Error(), "same dsys release") {
 		t.Errorf("other version: %v", err)
+	}
+}
+
+// taskBits pins what the tasks of a few jobs compute, for each JobVersion.
+// When a change makes this test fail, tasks of the same spec now compute
+// other bits than released workers do: bump JobVersion (so that mixed
+// releases refuse each other instead of mixing bits) and add its hash.
+var taskBits = map[int]string{
+	1: "3d70addb9297e017612c1bb5a525fb8187dbc26348e214528221c32c93a32b4e",
+}
+
+func TestJobVersionPinsTaskBits(t *testing.T) {
+	if FloatFlavor() != "amd64/v1" {
+		t.Skipf("the hashes are pinned for amd64/v1 builds, this is %s", FloatFlavor())
+	}
+	h := sha256.New()
+	var tr TaskRunner
+	for _, gen := range []RNG{FastRNG, DaskRNG} {
+		for _, dist := range []Dist{Uniform, Normal} {
+			for _, op := range planOps {
+				for _, axis := range [][]int{nil, {1}} {
+					r, err := NewRandom([]int{300, 70}, []int{64, 30}, 42, dist, gen)
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := NewPlan(context.Background(), r, Options{Op: op, Axis: axis, DDOF: 1}, PlanOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for k := range p.Tasks() {
+						pieces, err := tr.Run(context.Background(), &p.Spec, k)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, ps := range pieces {
+							h.Write(AppendPartials(nil, ps))
+						}
+					}
+				}
+			}
+		}
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if want := taskBits[JobVersion]; got != want {
+		t.Fatalf("tasks of JobVersion %d compute %s, pinned %q: if the change is meant, bump JobVersion and pin the new hash", JobVersion, got, want)
 	}
 }

@@ -19,6 +19,7 @@ const JobVersion = 1
 // It encodes as JSON.
 type JobSpec struct {
 	Version    int        `json:"v"`
+	Float      string     `json:"float"` // the client's FloatFlavor
 	Op         string     `json:"op"`
 	Axis       []int      `json:"axis,omitempty"` // in the input's axes, as given to Reduce
 	DDOF       int        `json:"ddof,omitempty"`
@@ -72,7 +73,7 @@ type StreamSpec struct {
 
 // jobSpec is the spec of o over a source.
 func jobSpec(o *Options, src SourceSpec) JobSpec {
-	return JobSpec{Version: JobVersion, Op: o.Op.String(), Axis: o.Axis, DDOF: o.DDOF, SkipNaN: o.SkipNaN,
+	return JobSpec{Version: JobVersion, Float: FloatFlavor(), Op: o.Op.String(), Axis: o.Axis, DDOF: o.DDOF, SkipNaN: o.SkipNaN,
 		DaskCompat: o.DaskCompat, Source: src}
 }
 
@@ -80,6 +81,9 @@ func jobSpec(o *Options, src SourceSpec) JobSpec {
 func (s *JobSpec) options() (Options, error) {
 	if s.Version != JobVersion {
 		return Options{}, fmt.Errorf("compute: a job of version %d; this dsys computes version %d (run the same dsys release on the client and the workers)", s.Version, JobVersion)
+	}
+	if s.Float != FloatFlavor() {
+		return Options{}, fmt.Errorf("compute: this worker (%s) rounds floating point differently from the client (%s): its chunks would not have the client's bits; run workers built for the client's architecture", FloatFlavor(), s.Float)
 	}
 	op, err := ParseOp(s.Op)
 	if err != nil {
