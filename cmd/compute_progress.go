@@ -21,7 +21,8 @@ type computeProgress struct {
 
 	mu      sync.Mutex
 	bar     *progressbar.ProgressBar
-	workers int // in the label
+	desc    string // the bar's label: label, and the workers of a cluster job
+	workers int
 }
 
 // progressDelay is how long a job runs before its bar appears.
@@ -30,7 +31,7 @@ const progressDelay = time.Second
 func newProgress(app *App, label string) *computeProgress {
 	return &computeProgress{
 		enabled: app.IO.StderrTTY && !app.Quiet && !app.JSON(),
-		app:     app, label: label, start: time.Now(),
+		app:     app, label: label, desc: label, start: time.Now(),
 	}
 }
 
@@ -51,7 +52,7 @@ func (p *computeProgress) update(done, total int) {
 		}
 		p.bar = progressbar.NewOptions(max,
 			progressbar.OptionSetWriter(p.app.IO.ErrOut),
-			progressbar.OptionSetDescription(p.label),
+			progressbar.OptionSetDescription(p.desc),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("chunks"),
@@ -70,13 +71,16 @@ func (p *computeProgress) cluster(pr cluster.Progress) {
 	if !p.enabled {
 		return
 	}
-	p.update(pr.Done, pr.Total)
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil && pr.Workers != p.workers {
+	if pr.Workers != p.workers {
 		p.workers = pr.Workers
-		p.bar.Describe(fmt.Sprintf("%s on %d %s", p.label, pr.Workers, plural(pr.Workers, "worker", "workers")))
+		p.desc = fmt.Sprintf("%s on %d %s", p.label, pr.Workers, plural(pr.Workers, "worker", "workers"))
+		if p.bar != nil {
+			p.bar.Describe(p.desc)
+		}
 	}
+	p.mu.Unlock()
+	p.update(pr.Done, pr.Total)
 }
 
 // finish clears the bar before results print.
