@@ -27,7 +27,6 @@ type clusterBroker struct {
 	args []string // --broker URL --queue Q
 	q    string
 	dial func(t *testing.T) broker.Transport
-	env  []string // settings for worker processes
 }
 
 // clusterBrokers runs f on each broker: RabbitMQ (skipped, or failed under
