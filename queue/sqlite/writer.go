@@ -1,0 +1,316 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dsys-dev/dsys/queue/broker"
+)
+
+// An op is one unit of writing: a publish, a claim, a delivery's commit,
+// a lease renewal, results. The writer groups the ops waiting into one
+// transaction (a savepoint each, so one op's failure does not undo the
+// others') and then tells each how it went: a few hundred commits cost one
+// SQLite transaction, one WAL append and one wake-up of the other processes.
+type op struct {
+	publish []msgRow
+	results []broker.Result
+	claim   *claimOp
+	settle  *settleOp
+	fn      func(tx *sql.Tx) error // anything else (declare, purge, renew...)
+
+	err  error
+	done chan struct{}
+}
+
+// Done implements broker.Confirm.
+func (o *op) Done() <-chan struct{} { return o.done }
+
+// Err implements broker.Confirm.
+func (o *op) Err() error { return o.err }
+
+type claimOp struct {
+	queue    string
+	consumer int64
+	max      int
+	now      int64
+	lease    int64      // visible_at of what is claimed
+	got      []claimed  // filled by the writer
+	next     int64      // when something may become claimable next (ms; 0 = unknown)
+}
+
+type claimed struct {
+	id       int64
+	priority int
+	started int
+	props   []byte
+	body    []byte
+}
+
+type settleOp struct {
+	id       int64
+	consumer int64
+	settle   broker.Settle
+	at       int64 // Release: visible again then (0 = now)
+}
+
+// maxBatch bounds the ops of one transaction.
+const maxBatch = 512
+
+type writer struct {
+	t    *Transport
+	ops  chan *op
+	quit chan struct{}
+	gone chan struct{}
+
+	lastExpiry time.Time
+}
+
+func newWriter(t *Transport) *writer {
+	return &writer{t: t, ops: make(chan *op, 4*maxBatch), quit: make(chan struct{}), gone: make(chan struct{})}
+}
+
+// submit queues o and returns it; Done closes once it committed or failed.
+func (w *writer) submit(o *op) *op {
+	o.done = make(chan struct{})
+	select {
+	case w.ops <- o:
+	case <-w.gone:
+		o.err = broker.ErrClosed
+		close(o.done)
+	}
+	return o
+}
+
+// do runs fn in a transaction of the writer and waits for it.
+func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	o := w.submit(&op{fn: fn})
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *writer) stop() {
+	close(w.quit)
+	<-w.gone
+}
+
+func (w *writer) run() {
+	defer close(w.gone)
+	batch := make([]*op, 0, maxBatch)
+	for {
+		var first *op
+		select {
+		case first = <-w.ops:
+		case <-w.quit:
+			// Finish what was submitted before the stop.
+			for {
+				select {
+				case o := <-w.ops:
+					w.commit([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-w.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit applies a batch in one transaction and reports to each op.
+func (w *writer) commit(batch []*op) {
+	err := w.apply(batch)
+	if err != nil {
+		// The transaction failed as a whole (lock timeout, disk full):
+		// every op that had not failed on its own fails with it.
+		for _, o := range batch {
+			if o.err == nil {
+				o.err = err
+			}
+			if o.claim != nil {
+				o.claim.got = nil
+			}
+		}
+	}
+	for _, o := range batch {
+		close(o.done)
+	}
+	w.t.note.poke()
+}
+
+func (w *writer) apply(batch []*op) error {
+	ctx := context.Background()
+	tx, err := w.t.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("queue: sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	for _, o := range batch {
+		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+			return fmt.Errorf("queue: sqlite: %w", err)
+		}
+		o.err = w.applyOne(tx, o)
+		if o.err != nil {
+			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+				return fmt.Errorf("queue: sqlite: %w", err)
+			}
+		}
+		if _, err := tx.Exec("RELEASE op"); err != nil {
+			return fmt.Errorf("queue: sqlite: %w", err)
+		}
+	}
+	if time.Since(w.lastExpiry) > time.Minute {
+		w.lastExpiry = time.Now()
+		if _, err := tx.Exec("DELETE FROM results WHERE expires_at < ?", nowMs()); err != nil {
+			return fmt.Errorf("queue: sqlite: expiring results: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("queue: sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func (w *writer) applyOne(tx *sql.Tx, o *op) error {
+	if o.fn != nil {
+		return o.fn(tx)
+	}
+	if o.settle != nil {
+		if err := w.settle(tx, o.settle); err != nil {
+			return err
+		}
+	}
+	if err := w.insert(tx, o.publish); err != nil {
+		return err
+	}
+	if err := w.store(tx, o.results); err != nil {
+		return err
+	}
+	if o.claim != nil {
+		return w.claim(tx, o.claim)
+	}
+	return nil
+}
+
+func (w *writer) insert(tx *sql.Tx, rows []msgRow) error {
+	for _, r := range rows {
+		if _, err := tx.Exec("INSERT INTO messages (queue, priority, visible_at, scheduled, props, body) VALUES (?, ?, ?, ?, ?, ?)",
+			r.queue, r.priority, r.visibleAt, r.scheduled, r.props, r.body); err != nil {
+			return fmt.Errorf("queue: publish to %s: %w", r.queue, err)
+		}
+	}
+	return nil
+}
+
+// store writes results; a final result is never replaced (the first final
+// result of a task wins, as a client keeps the first one it sees).
+func (w *writer) store(tx *sql.Tx, rs []broker.Result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	expires := time.Now().Add(w.t.opts.ResultExpires).UnixMilli()
+	for _, r := range rs {
+		if _, err := tx.Exec("DELETE FROM results WHERE task_id = ? AND state NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')", r.TaskID); err != nil {
+			return fmt.Errorf("queue: store result of %s: %w", r.TaskID, err)
+		}
+		if _, err := tx.Exec("INSERT OR IGNORE INTO results (task_id, reply_to, state, body, expires_at) VALUES (?, ?, ?, ?, ?)",
+			r.TaskID, r.ReplyTo, r.State, r.Body, expires); err != nil {
+			return fmt.Errorf("queue: store result of %s: %w", r.TaskID, err)
+		}
+	}
+	return nil
+}
+
+var errLeaseLost = fmt.Errorf("%w: the message was claimed again after its visibility timeout", broker.ErrLeaseLost)
+
+func (w *writer) settle(tx *sql.Tx, s *settleOp) error {
+	var res sql.Result
+	var err error
+	switch s.settle {
+	case broker.Ack:
+		res, err = tx.Exec("DELETE FROM messages WHERE id = ? AND lease = ?", s.id, s.consumer)
+	case broker.Release:
+		at, scheduled := s.at, 1
+		if now := nowMs(); at <= now {
+			at, scheduled = now, 0
+		}
+		res, err = tx.Exec("UPDATE messages SET lease = 0, started = started - 1, visible_at = ?, scheduled = ? WHERE id = ? AND lease = ?",
+			at, scheduled, s.id, s.consumer)
+	case broker.Requeue:
+		res, err = tx.Exec("UPDATE messages SET lease = 0, visible_at = ? WHERE id = ? AND lease = ?", nowMs(), s.id, s.consumer)
+	default:
+		return fmt.Errorf("queue: unknown settlement %d", s.settle)
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errLeaseLost
+	}
+	return nil
+}
+
+// claim promotes due delayed messages, then claims up to c.max ready ones
+// of the queue for the consumer: highest priority first, then in the order
+// they became visible.
+func (w *writer) claim(tx *sql.Tx, c *claimOp) error {
+	if _, err := tx.Exec("UPDATE messages SET scheduled = 0 WHERE scheduled = 1 AND visible_at <= ?", c.now); err != nil {
+		return err
+	}
+	rows, err := tx.Query(`UPDATE messages SET lease = ?1, started = started + 1, visible_at = ?2
+		WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND scheduled = 0 AND visible_at <= ?4
+			ORDER BY priority DESC, visible_at, id LIMIT ?5)
+		RETURNING id, priority, started, props, body`, c.consumer, c.lease, c.queue, c.now, c.max)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m claimed
+		if err := rows.Scan(&m.id, &m.priority, &m.started, &m.props, &m.body); err != nil {
+			return err
+		}
+		c.got = append(c.got, m)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(c.got) > 0 {
+		// RETURNING keeps no order: deliver as the claim chose.
+		slices.SortFunc(c.got, func(a, b claimed) int {
+			if a.priority != b.priority {
+				return b.priority - a.priority
+			}
+			return cmp.Compare(a.id, b.id)
+		})
+		return nil
+	}
+	// Nothing ready: when might something be? (A hint for the wait.)
+	var next sql.NullInt64
+	err = tx.QueryRow(`SELECT min(v) FROM (
+		SELECT min(visible_at) AS v FROM messages WHERE scheduled = 1
+		UNION ALL SELECT min(visible_at) FROM messages WHERE lease != 0 AND queue = ?)`, c.queue).Scan(&next)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	c.next = next.Int64
+	return nil
+}
