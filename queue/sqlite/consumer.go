@@ -221,7 +221,7 @@ func (c *consumer) release(got []claimed) {
 	}
 	c.mu.Unlock()
 	for _, m := range got {
-		c.t.wr.submit(&op{settle: &settleOp{id: m.id, consumer: c.id, settle: broker.Release}})
+		c.t.wr.submit(&op{settle: &settleOp{id: m.id, consumer: c.id, settle: broker.Release}, wake: true})
 	}
 }
 
@@ -275,7 +275,8 @@ func (c *consumer) Commit(ctx context.Context, d *broker.Delivery, cm broker.Com
 	if closed || !ok {
 		return fmt.Errorf("queue: commit of message %d from %s: %w", id, c.queue, broker.ErrLeaseLost)
 	}
-	o := &op{settle: &settleOp{id: id, consumer: c.id, settle: cm.Settle}, results: cm.Results}
+	o := &op{settle: &settleOp{id: id, consumer: c.id, settle: cm.Settle}, results: cm.Results,
+		wake: len(cm.Results) > 0 || len(cm.Publish) > 0 || cm.Settle != broker.Ack}
 	if cm.Settle == broker.Release && !cm.At.IsZero() {
 		o.settle.at = cm.At.UnixMilli()
 	}
@@ -290,7 +291,7 @@ func (c *consumer) Commit(ctx context.Context, d *broker.Delivery, cm broker.Com
 		}
 		if err != nil {
 			// Nothing of it commits; the message goes back, counted.
-			c.t.wr.submit(&op{settle: &settleOp{id: id, consumer: c.id, settle: broker.Requeue}})
+			c.t.wr.submit(&op{settle: &settleOp{id: id, consumer: c.id, settle: broker.Requeue}, wake: true})
 			c.forget(id)
 			return fmt.Errorf("queue: commit: publish to %s: %w", p.Queue, err)
 		}

@@ -28,7 +28,7 @@ func (r *results) Store(ctx context.Context, rs []broker.Result) error {
 	if err := r.t.checkOpen(); err != nil {
 		return err
 	}
-	o := r.t.wr.submit(&op{results: rs})
+	o := r.t.wr.submit(&op{results: rs, wake: true})
 	select {
 	case <-o.done:
 		return o.err

@@ -182,11 +182,20 @@ func prepareFile(path string) error {
 	if n < len(head) || !bytes.Equal(head[:16], sqliteMagic) {
 		return fmt.Errorf("queue: sqlite: %s is not a dsys queue (not an SQLite database); refusing to touch it", path)
 	}
-	if id := binary.BigEndian.Uint32(head[68:]); id != applicationID {
+	id, version := binary.BigEndian.Uint32(head[68:]), binary.BigEndian.Uint32(head[60:])
+	if id == 0 && version == 0 {
+		// A dsys process creating the file writes its schema to the WAL
+		// first: with a -wal beside it, the schema check (migrate, under
+		// the write lock) decides.
+		if _, err := os.Stat(path + "-wal"); err == nil {
+			return nil
+		}
+	}
+	if id != applicationID {
 		return fmt.Errorf("queue: sqlite: %s is not a dsys queue (an SQLite database with application_id %#x); refusing to touch it", path, id)
 	}
-	if v := binary.BigEndian.Uint32(head[60:]); v > uint32(len(migrations)) {
-		return fmt.Errorf("queue: sqlite: %s has schema version %d, newer than this dsys supports (%d): upgrade dsys", path, v, len(migrations))
+	if version > uint32(len(migrations)) {
+		return fmt.Errorf("queue: sqlite: %s has schema version %d, newer than this dsys supports (%d): upgrade dsys", path, version, len(migrations))
 	}
 	return nil
 }
@@ -264,6 +273,11 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 		return fmt.Errorf("queue: sqlite: %s: %w", path, err)
 	}
 	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("queue: sqlite: %s: %w", path, err)
+	}
+	// Bring the new application_id and user_version into the file's
+	// header, where other processes check them before opening it.
+	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return fmt.Errorf("queue: sqlite: %s: %w", path, err)
 	}
 	return nil
@@ -344,7 +358,7 @@ func (t *Transport) Publish(ctx context.Context, p broker.Publishing) (broker.Co
 	if err != nil {
 		return nil, fmt.Errorf("queue: publish to %s: %w", p.Queue, err)
 	}
-	return t.wr.submit(&op{publish: []msgRow{row}}), nil
+	return t.wr.submit(&op{publish: []msgRow{row}, wake: true}), nil
 }
 
 // msgRow is a message ready to insert.

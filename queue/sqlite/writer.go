@@ -23,6 +23,11 @@ type op struct {
 	claim   *claimOp
 	settle  *settleOp
 	fn      func(tx *sql.Tx) error // anything else (declare, purge, renew...)
+	// wake: the op may make messages or results visible, so this
+	// process's waiters look again (other processes learn of it from the
+	// file's change notification). Claims and renewals do not wake anyone:
+	// a consumer woken by its own empty claim would spin.
+	wake bool
 
 	err  error
 	done chan struct{}
@@ -89,7 +94,7 @@ func (w *writer) submit(o *op) *op {
 
 // do runs fn in a transaction of the writer and waits for it.
 func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	o := w.submit(&op{fn: fn})
+	o := w.submit(&op{fn: fn, wake: true}) // rare ops: declare, purge, delete, close
 	select {
 	case <-o.done:
 		return o.err
@@ -150,10 +155,14 @@ func (w *writer) commit(batch []*op) {
 			}
 		}
 	}
+	wake := false
 	for _, o := range batch {
+		wake = wake || (o.wake && o.err == nil)
 		close(o.done)
 	}
-	w.t.note.poke()
+	if wake {
+		w.t.note.poke()
+	}
 }
 
 func (w *writer) apply(batch []*op) error {
