@@ -102,7 +102,7 @@ type subscription struct {
 	done chan struct{}
 }
 
-func (s *subscription) ReplyTo() string                { return s.replyTo }
+func (s *subscription) ReplyTo() string               { return s.replyTo }
 func (s *subscription) Results() <-chan broker.Result { return s.out }
 
 // Want implements broker.Subscription.

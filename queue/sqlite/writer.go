@@ -44,17 +44,17 @@ type claimOp struct {
 	consumer int64
 	max      int
 	now      int64
-	lease    int64      // visible_at of what is claimed
-	got      []claimed  // filled by the writer
-	next     int64      // when something may become claimable next (ms; 0 = unknown)
+	lease    int64     // visible_at of what is claimed
+	got      []claimed // filled by the writer
+	next     int64     // when something may become claimable next (ms; 0 = unknown)
 }
 
 type claimed struct {
 	id       int64
 	priority int
-	started int
-	props   []byte
-	body    []byte
+	started  int
+	props    []byte
+	body     []byte
 }
 
 type settleOp struct {
