@@ -29,7 +29,7 @@ Celery clients over rpc:// results, and dsys submit talks to Celery workers.
 Delivery is at least once: a worker acknowledges a task only after its result is
 confirmed by the broker; a message redelivered more than queue.max_redeliveries
 times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead.`)
-	c.AddCommand(newQueueWorkerCmd(app), newQueueSubmitCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
+	c.AddCommand(newQueueWorkerCmd(app), newQueueSubmitCmd(app), newQueueResultCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
 	return c
 }
 
