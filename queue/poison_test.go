@@ -119,7 +119,7 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 }
 
 // A message redelivered past max_redeliveries goes to <queue>.dead; one
-// below is counted (x-dsys-redeliveries) and served.
+// below is counted (x-dsys-starts, on AMQP) and served.
 func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 	h := newHarness(t)
 	if err := h.b.Declare(h.ctx(), broker.QueueSpec{Name: h.queue, Kind: broker.TaskQueue}); err != nil {
@@ -127,11 +127,11 @@ func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 	}
 	c := h.newClient()
 	// Two tasks: one already redelivered 3 times, one 5 times (the max).
-	below, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-redeliveries": int32(3)}})
+	below, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-starts": int32(3)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-redeliveries": int32(5)}})
+	over, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-starts": int32(5)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ var migrations = []string{
 	// 1: queues, messages, results.
 	`CREATE TABLE queues (name TEXT PRIMARY KEY, kind INTEGER NOT NULL) WITHOUT ROWID;
 	CREATE TABLE messages (
-		id INTEGER PRIMARY KEY,
+		id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a delivery's tag stays its own
 		queue TEXT NOT NULL,
 		priority INTEGER NOT NULL DEFAULT 0,
 		visible_at INTEGER NOT NULL,
