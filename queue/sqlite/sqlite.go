@@ -120,7 +120,9 @@ func Open(ctx context.Context, path string, opts Options) (*Transport, error) {
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: abs}).EscapedPath() + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", busy) + extra
 	}
-	if t.w, err = sql.Open("sqlite", dsn("&_pragma=journal_mode(WAL)&_txlock=immediate")); err != nil {
+	// The writer waits for the lock itself (beginImmediate): no busy timeout.
+	wdsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?_pragma=busy_timeout(0)&_pragma=synchronous(NORMAL)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	if t.w, err = sql.Open("sqlite", wdsn); err != nil {
 		return nil, fmt.Errorf("queue: sqlite: %s: %w", abs, err)
 	}
 	t.w.SetMaxOpenConns(1)
@@ -135,7 +137,11 @@ func Open(ctx context.Context, path string, opts Options) (*Transport, error) {
 	}
 	t.r.SetMaxOpenConns(4)
 	t.note = newNotifier(abs, log)
-	t.wr = newWriter(t)
+	if t.wr, err = newWriter(t); err != nil {
+		t.r.Close()
+		t.w.Close()
+		return nil, err
+	}
 	t.res = &results{t: t}
 	t.wg.Add(1)
 	go func() {
@@ -237,7 +243,7 @@ var migrations = []string{
 
 // migrate brings the schema to the latest version in one transaction.
 func migrate(ctx context.Context, db *sql.DB, path string) error {
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := beginImmediate(ctx, db, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("queue: sqlite: %s: %w", path, err)
 	}

@@ -64,6 +64,26 @@ type settleOp struct {
 	at       int64 // Release: visible again then (0 = now)
 }
 
+// The statements of the hot path, prepared once at open.
+const (
+	qInsertMessage  = "INSERT INTO messages (queue, priority, visible_at, scheduled, props, body) VALUES (?, ?, ?, ?, ?, ?)"
+	qDropOpenResult = "DELETE FROM results WHERE task_id = ? AND state NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')"
+	qAck            = "DELETE FROM messages WHERE id = ? AND lease = ?"
+	qRelease        = "UPDATE messages SET lease = 0, started = started - 1, visible_at = ?, scheduled = ? WHERE id = ? AND lease = ?"
+	qRequeue        = "UPDATE messages SET lease = 0, visible_at = ? WHERE id = ? AND lease = ?"
+	qPromote        = "UPDATE messages SET scheduled = 0 WHERE scheduled = 1 AND visible_at <= ?"
+	qClaim          = `UPDATE messages SET lease = ?1, started = started + 1, visible_at = ?2
+		WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND scheduled = 0 AND visible_at <= ?4
+			ORDER BY priority DESC, visible_at, id LIMIT ?5)
+		RETURNING id, priority, started, props, body`
+	qNextVisible = `SELECT min(v) FROM (
+		SELECT min(visible_at) AS v FROM messages WHERE scheduled = 1
+		UNION ALL SELECT min(visible_at) FROM messages WHERE lease != 0 AND queue = ?)`
+	qInsertResult = "INSERT OR IGNORE INTO results (task_id, reply_to, state, body, expires_at) VALUES (?, ?, ?, ?, ?)"
+)
+
+var hotStatements = []string{qInsertMessage, qDropOpenResult, qAck, qRelease, qRequeue, qPromote, qClaim, qNextVisible, qInsertResult}
+
 // maxBatch bounds the ops of one transaction.
 const maxBatch = 512
 
@@ -74,10 +94,57 @@ type writer struct {
 	gone chan struct{}
 
 	lastExpiry time.Time
+	prep       map[string]*sql.Stmt // prepared on the writer's one connection
 }
 
-func newWriter(t *Transport) *writer {
-	return &writer{t: t, ops: make(chan *op, 4*maxBatch), quit: make(chan struct{}), gone: make(chan struct{})}
+// wtx is the writer's transaction: statements prepared once, bound to it.
+type wtx struct {
+	tx    *sql.Tx
+	w     *writer
+	bound map[string]*sql.Stmt
+}
+
+func (x *wtx) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := x.bound[q]; ok {
+		return st, nil
+	}
+	st, ok := x.w.prep[q]
+	if !ok {
+		// Not prepared at open (the one connection is this transaction's).
+		return x.tx.Prepare(q)
+	}
+	b := x.tx.Stmt(st)
+	x.bound[q] = b
+	return b, nil
+}
+
+func (x *wtx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := x.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+func (x *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := x.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.Query(args...)
+}
+
+func newWriter(t *Transport) (*writer, error) {
+	w := &writer{t: t, ops: make(chan *op, 4*maxBatch), quit: make(chan struct{}), gone: make(chan struct{}),
+		prep: map[string]*sql.Stmt{}}
+	for _, q := range hotStatements {
+		st, err := t.w.Prepare(q)
+		if err != nil {
+			return nil, fmt.Errorf("queue: sqlite: prepare: %w", err)
+		}
+		w.prep[q] = st
+	}
+	return w, nil
 }
 
 // submit queues o and returns it; Done closes once it committed or failed.
@@ -140,9 +207,23 @@ func (w *writer) run() {
 	}
 }
 
-// commit applies a batch in one transaction and reports to each op.
+// commit applies a batch in one transaction and reports to each op. When
+// the transaction fails on an SQL error, each op is tried alone so that
+// only the one at fault fails.
 func (w *writer) commit(batch []*op) {
 	err := w.apply(batch)
+	if err != nil && len(batch) > 1 && !errors.Is(err, errBusy) {
+		for _, o := range batch {
+			o.err = nil
+			if o.claim != nil {
+				o.claim.got = nil
+			}
+			if e := w.apply([]*op{o}); e != nil && o.err == nil {
+				o.err = e
+			}
+		}
+		err = nil
+	}
 	if err != nil {
 		// The transaction failed as a whole (lock timeout, disk full):
 		// every op that had not failed on its own fails with it.
@@ -166,62 +247,59 @@ func (w *writer) commit(batch []*op) {
 }
 
 func (w *writer) apply(batch []*op) error {
-	ctx := context.Background()
-	tx, err := w.t.w.BeginTx(ctx, nil)
+	tx, err := beginImmediate(context.Background(), w.t.w, w.t.opts.BusyTimeout)
 	if err != nil {
-		return fmt.Errorf("queue: sqlite: begin: %w", err)
+		return fmt.Errorf("%w: begin: %v", errBusy, err)
 	}
 	defer tx.Rollback()
+	x := &wtx{tx: tx, w: w, bound: map[string]*sql.Stmt{}}
 	for _, o := range batch {
-		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
-			return fmt.Errorf("queue: sqlite: %w", err)
-		}
-		o.err = w.applyOne(tx, o)
-		if o.err != nil {
-			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
-				return fmt.Errorf("queue: sqlite: %w", err)
-			}
-		}
-		if _, err := tx.Exec("RELEASE op"); err != nil {
-			return fmt.Errorf("queue: sqlite: %w", err)
+		// A lost lease fails its op before it wrote anything; any other
+		// error fails the transaction (and commit retries op by op).
+		if o.err = w.applyOne(x, o); o.err != nil && !errors.Is(o.err, errLeaseLost) {
+			return o.err
 		}
 	}
 	if time.Since(w.lastExpiry) > time.Minute {
 		w.lastExpiry = time.Now()
-		if _, err := tx.Exec("DELETE FROM results WHERE expires_at < ?", nowMs()); err != nil {
+		if _, err := x.tx.Exec("DELETE FROM results WHERE expires_at < ?", nowMs()); err != nil {
 			return fmt.Errorf("queue: sqlite: expiring results: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("queue: sqlite: commit: %w", err)
+		return fmt.Errorf("%w: commit: %v", errBusy, err)
 	}
 	return nil
 }
 
-func (w *writer) applyOne(tx *sql.Tx, o *op) error {
+// errBusy: the transaction itself could not begin or commit (another
+// process held the lock past the busy timeout, the disk is full).
+var errBusy = errors.New("queue: sqlite")
+
+func (w *writer) applyOne(x *wtx, o *op) error {
 	if o.fn != nil {
-		return o.fn(tx)
+		return o.fn(x.tx)
 	}
 	if o.settle != nil {
-		if err := w.settle(tx, o.settle); err != nil {
+		if err := w.settle(x, o.settle); err != nil {
 			return err
 		}
 	}
-	if err := w.insert(tx, o.publish); err != nil {
+	if err := w.insert(x, o.publish); err != nil {
 		return err
 	}
-	if err := w.store(tx, o.results); err != nil {
+	if err := w.store(x, o.results); err != nil {
 		return err
 	}
 	if o.claim != nil {
-		return w.claim(tx, o.claim)
+		return w.claim(x, o.claim)
 	}
 	return nil
 }
 
-func (w *writer) insert(tx *sql.Tx, rows []msgRow) error {
+func (w *writer) insert(x *wtx, rows []msgRow) error {
 	for _, r := range rows {
-		if _, err := tx.Exec("INSERT INTO messages (queue, priority, visible_at, scheduled, props, body) VALUES (?, ?, ?, ?, ?, ?)",
+		if _, err := x.exec(qInsertMessage,
 			r.queue, r.priority, r.visibleAt, r.scheduled, r.props, r.body); err != nil {
 			return fmt.Errorf("queue: publish to %s: %w", r.queue, err)
 		}
@@ -231,18 +309,29 @@ func (w *writer) insert(tx *sql.Tx, rows []msgRow) error {
 
 // store writes results; a final result is never replaced (the first final
 // result of a task wins, as a client keeps the first one it sees).
-func (w *writer) store(tx *sql.Tx, rs []broker.Result) error {
+func (w *writer) store(x *wtx, rs []broker.Result) error {
 	if len(rs) == 0 {
 		return nil
 	}
 	expires := time.Now().Add(w.t.opts.ResultExpires).UnixMilli()
 	for _, r := range rs {
-		if _, err := tx.Exec("DELETE FROM results WHERE task_id = ? AND state NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')", r.TaskID); err != nil {
+		res, err := x.exec(qInsertResult, r.TaskID, r.ReplyTo, r.State, r.Body, expires)
+		if err != nil {
 			return fmt.Errorf("queue: store result of %s: %w", r.TaskID, err)
 		}
-		if _, err := tx.Exec("INSERT OR IGNORE INTO results (task_id, reply_to, state, body, expires_at) VALUES (?, ?, ?, ?, ?)",
-			r.TaskID, r.ReplyTo, r.State, r.Body, expires); err != nil {
+		if n, _ := res.RowsAffected(); n == 1 {
+			continue // the usual case: the first result of the task
+		}
+		// One is there: a non-final one is replaced (a new seq, so that
+		// followers see it), a final one stays.
+		res, err = x.exec(qDropOpenResult, r.TaskID)
+		if err != nil {
 			return fmt.Errorf("queue: store result of %s: %w", r.TaskID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			if _, err := x.exec(qInsertResult, r.TaskID, r.ReplyTo, r.State, r.Body, expires); err != nil {
+				return fmt.Errorf("queue: store result of %s: %w", r.TaskID, err)
+			}
 		}
 	}
 	return nil
@@ -250,21 +339,21 @@ func (w *writer) store(tx *sql.Tx, rs []broker.Result) error {
 
 var errLeaseLost = fmt.Errorf("%w: the message was claimed again after its visibility timeout", broker.ErrLeaseLost)
 
-func (w *writer) settle(tx *sql.Tx, s *settleOp) error {
+func (w *writer) settle(x *wtx, s *settleOp) error {
 	var res sql.Result
 	var err error
 	switch s.settle {
 	case broker.Ack:
-		res, err = tx.Exec("DELETE FROM messages WHERE id = ? AND lease = ?", s.id, s.consumer)
+		res, err = x.exec(qAck, s.id, s.consumer)
 	case broker.Release:
 		at, scheduled := s.at, 1
 		if now := nowMs(); at <= now {
 			at, scheduled = now, 0
 		}
-		res, err = tx.Exec("UPDATE messages SET lease = 0, started = started - 1, visible_at = ?, scheduled = ? WHERE id = ? AND lease = ?",
+		res, err = x.exec(qRelease,
 			at, scheduled, s.id, s.consumer)
 	case broker.Requeue:
-		res, err = tx.Exec("UPDATE messages SET lease = 0, visible_at = ? WHERE id = ? AND lease = ?", nowMs(), s.id, s.consumer)
+		res, err = x.exec(qRequeue, nowMs(), s.id, s.consumer)
 	default:
 		return fmt.Errorf("queue: unknown settlement %d", s.settle)
 	}
@@ -280,14 +369,11 @@ func (w *writer) settle(tx *sql.Tx, s *settleOp) error {
 // claim promotes due delayed messages, then claims up to c.max ready ones
 // of the queue for the consumer: highest priority first, then in the order
 // they became visible.
-func (w *writer) claim(tx *sql.Tx, c *claimOp) error {
-	if _, err := tx.Exec("UPDATE messages SET scheduled = 0 WHERE scheduled = 1 AND visible_at <= ?", c.now); err != nil {
+func (w *writer) claim(x *wtx, c *claimOp) error {
+	if _, err := x.exec(qPromote, c.now); err != nil {
 		return err
 	}
-	rows, err := tx.Query(`UPDATE messages SET lease = ?1, started = started + 1, visible_at = ?2
-		WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND scheduled = 0 AND visible_at <= ?4
-			ORDER BY priority DESC, visible_at, id LIMIT ?5)
-		RETURNING id, priority, started, props, body`, c.consumer, c.lease, c.queue, c.now, c.max)
+	rows, err := x.query(qClaim, c.consumer, c.lease, c.queue, c.now, c.max)
 	if err != nil {
 		return err
 	}
@@ -314,12 +400,44 @@ func (w *writer) claim(tx *sql.Tx, c *claimOp) error {
 	}
 	// Nothing ready: when might something be? (A hint for the wait.)
 	var next sql.NullInt64
-	err = tx.QueryRow(`SELECT min(v) FROM (
-		SELECT min(visible_at) AS v FROM messages WHERE scheduled = 1
-		UNION ALL SELECT min(visible_at) FROM messages WHERE lease != 0 AND queue = ?)`, c.queue).Scan(&next)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	rows, err = x.query(qNextVisible, c.queue)
+	if err != nil {
 		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&next); err != nil {
+			return err
+		}
 	}
 	c.next = next.Int64
 	return nil
+}
+
+// beginImmediate takes the file's write lock (BEGIN IMMEDIATE: the writer's
+// connection has _txlock=immediate and no busy timeout of its own). While
+// another process holds it, it retries after 20 µs, doubling to 1 ms, up to
+// timeout: SQLite's own busy handler sleeps a whole millisecond at least,
+// which two processes trading the lock under load turn into stalls.
+func beginImmediate(ctx context.Context, db *sql.DB, timeout time.Duration) (*sql.Tx, error) {
+	deadline := time.Now().Add(timeout)
+	pause := 20 * time.Microsecond
+	for {
+		tx, err := db.BeginTx(ctx, nil)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return tx, err
+		}
+		time.Sleep(pause) // another process holds the write lock
+		pause = min(2*pause, time.Millisecond)
+	}
+}
+
+// isBusy reports SQLITE_BUSY (5) or SQLITE_LOCKED (6).
+func isBusy(err error) bool {
+	var se interface{ Code() int }
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == 5 || c == 6
+	}
+	return false
 }
