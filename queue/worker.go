@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -410,8 +411,8 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 		w.done.add(key)
 	}
 	if err := d.Commit(ctx, c); err != nil {
-		if key != "" {
-			w.done.remove(key) // its redelivery must run
+		if key != "" && !errors.Is(err, broker.ErrUnsettled) {
+			w.done.remove(key) // nothing of it is out: its redelivery must run
 		}
 		w.log.Warn("queue: commit failed; the broker will redeliver the task", "id", p.id, "name", p.name, "err", err)
 		return

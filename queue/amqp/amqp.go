@@ -68,6 +68,7 @@ type queueSpec struct {
 	name    string
 	kind    broker.QueueKind
 	reply   bool          // an rpc:// reply queue
+	claimed bool          // a <queue>.claimed queue (declared as a plain durable queue)
 	expires time.Duration // reply queues: x-expires
 }
 
@@ -653,6 +654,15 @@ func (b *Transport) Inspect(ctx context.Context, queue string) (broker.QueueInfo
 		return broker.QueueInfo{}, err
 	}
 	return info, nil
+}
+
+// isDeadLetterQueue reports whether queue was declared through this
+// transport as a dead-letter queue.
+func (b *Transport) isDeadLetterQueue(queue string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, ok := b.declared[queue]
+	return ok && q.kind == broker.DeadLetterQueue && !q.reply && !q.claimed
 }
 
 // exists reports (with a passive declare) whether a queue exists.

@@ -29,9 +29,9 @@ import (
 //     (x-dsys-starts + 1, a copy and the ack in one transaction) before the
 //     engine sees it again. Redeliveries from Q are never counted: nothing
 //     starts from Q.
-//   - Every commit of a delivery (results, follow-up messages, dead letter,
-//     the ack) is one transaction on the runner's channel, so a worker
-//     killed at any point leaves either all of it or none.
+//   - A delivery's dead letters and its settlement commit in one
+//     transaction on the runner's channel (see chanState.Commit), so a
+//     worker killed at any point never leaves a dead letter without its ack.
 const claimedSuffix = ".claimed"
 
 // Consume implements broker.Transport.
@@ -43,7 +43,7 @@ func (b *Transport) Consume(ctx context.Context, queue string, opts broker.Consu
 	if _, err := b.exists(ctx, queue); err != nil {
 		return nil, fmt.Errorf("queue: consume %w", err)
 	}
-	if err := b.declare(ctx, queueSpec{name: claimed, kind: broker.DeadLetterQueue}); err != nil {
+	if err := b.declare(ctx, queueSpec{name: claimed, kind: broker.DeadLetterQueue, claimed: true}); err != nil {
 		return nil, err
 	}
 	c := &taskConsumer{t: b, queue: queue, claimed: claimed, out: make(chan *broker.Delivery),
@@ -174,40 +174,57 @@ func amqpCopy(d *amqp091.Delivery, add int) amqp091.Publishing {
 	}
 }
 
-// Commit implements broker.Settler for deliveries of a runner channel: the
-// results, the messages and the settlement in one AMQP transaction.
+// Commit implements broker.Settler for deliveries of a runner channel, in
+// two steps. First the outcome: results and follow-up messages, published
+// and confirmed by RabbitMQ. Then, in one AMQP transaction on the
+// delivery's channel, the dead letters and the settlement (a released
+// message's copy and the ack, an ack, or a requeue): a worker killed at any
+// point leaves no dead letter without its ack, so a poison message is
+// dead-lettered once. If the connection drops during the transaction the
+// outcome is out already and Commit says so (broker.ErrUnsettled).
 func (cs *chanState) Commit(ctx context.Context, d *broker.Delivery, c broker.Commit) error {
 	if cs.ch.IsClosed() {
 		return fmt.Errorf("%w: the delivery's channel closed; RabbitMQ redelivers it", broker.ErrConnectionLost)
 	}
+	var confirms []broker.Confirm
 	req := &txReq{done: make(chan error, 1)}
 	for _, r := range c.Results {
-		if r.ReplyTo != "" {
-			req.pubs = append(req.pubs, txPub{key: r.ReplyTo, msg: toPublishing(resultMessage(r))})
+		if r.ReplyTo == "" {
+			continue
 		}
-	}
-	add := func(p broker.Publishing) error {
-		key, m := p.Queue, p.Message
-		if !p.At.IsZero() && time.Until(p.At) >= time.Second {
-			var err error
-			if key, m, err = cs.t.delayed(ctx, p.Queue, p.Message, p.At); err != nil {
-				return err
-			}
+		conf, err := cs.t.publish(noWait, r.ReplyTo, resultMessage(r))
+		if err != nil {
+			return fmt.Errorf("queue: commit of a delivery from %s: %w", d.Queue, err)
 		}
-		req.pubs = append(req.pubs, txPub{key: key, msg: toPublishing(m)})
-		return nil
+		confirms = append(confirms, conf)
 	}
 	for _, p := range c.Publish {
-		if err := add(p); err != nil {
-			return err
+		if cs.t.isDeadLetterQueue(p.Queue) {
+			req.pubs = append(req.pubs, txPub{key: p.Queue, msg: toPublishing(p.Message)})
+			continue
+		}
+		conf, err := cs.t.Publish(noWait, p)
+		if err != nil {
+			return fmt.Errorf("queue: commit of a delivery from %s: %w", d.Queue, err)
+		}
+		confirms = append(confirms, conf)
+	}
+	for _, conf := range confirms {
+		if err := broker.WaitConfirm(ctx, conf); err != nil {
+			return fmt.Errorf("queue: commit of a delivery from %s: %w", d.Queue, err)
 		}
 	}
 	switch c.Settle {
 	case broker.Release:
-		// Back to its queue as it came (uncounted), then the ack.
-		if err := add(broker.Publishing{Queue: d.Queue, Message: &d.Message, At: c.At}); err != nil {
-			return err
+		// Back to its queue as it came (uncounted), with the ack.
+		key, m := d.Queue, &d.Message
+		if !c.At.IsZero() && time.Until(c.At) >= time.Second {
+			var err error
+			if key, m, err = cs.t.delayed(ctx, d.Queue, &d.Message, c.At); err != nil {
+				return err
+			}
 		}
+		req.pubs = append(req.pubs, txPub{key: key, msg: toPublishing(m)})
 		req.acks = []uint64{d.Tag}
 	case broker.Requeue:
 		req.requeue = []uint64{d.Tag}
@@ -215,16 +232,31 @@ func (cs *chanState) Commit(ctx context.Context, d *broker.Delivery, c broker.Co
 		req.acks = []uint64{d.Tag}
 	}
 	cs.tx.submit(req)
+	var err error
 	select {
-	case err := <-req.done:
-		if err != nil {
-			return fmt.Errorf("queue: commit of a delivery from %s: %w", d.Queue, err)
-		}
-		return nil
+	case err = <-req.done:
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	switch {
+	case err == nil:
+		return nil
+	case len(confirms) > 0 && errors.Is(err, broker.ErrConnectionLost):
+		return fmt.Errorf("queue: commit of a delivery from %s: %w (%v)", d.Queue, broker.ErrUnsettled, err)
+	}
+	return fmt.Errorf("queue: commit of a delivery from %s: %w", d.Queue, err)
 }
+
+// noWait is the context of a commit's publishes: done already, so a publish
+// fails at once while the connection is down instead of waiting for the
+// reconnection. A delivery whose connection died is redelivered, and
+// publishing for it on the next connection would duplicate what its
+// redelivery publishes (a second SUCCESS).
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // consumeOptions configure a raw consumer.
 type consumeOptions struct {
