@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // The broker stops and starts while tasks flow: the worker and the client
-// reconnect, every task gets its result, none twice. With prefetch 4 the
+// reconnect, every task gets its result, none twice unless the restart cut
+// its commit. With prefetch 4 the
 // worker acks each task at once; with 64 it batches acks, so tasks whose
 // results are out but whose acks were still waiting come back and must be
 // recognised as done. The broker is a RabbitMQ node of the test's own
@@ -115,8 +117,20 @@ func testBrokerRestart(t *testing.T, prefetch int) {
 				count[r.TaskID]++
 			}
 		case <-quiet:
+			// A commit the restart cut between RabbitMQ storing a result
+			// and its confirm cannot know the result is out: that task
+			// runs again (at least once) and may answer twice. Any other
+			// second result is a bug.
+			cut := map[string]bool{}
+			for _, line := range strings.Split(h.logs.String(), "\n") {
+				if strings.Contains(line, "commit failed") {
+					if i := strings.Index(line, " id="); i >= 0 {
+						cut[strings.Fields(line[i+4:])[0]] = true
+					}
+				}
+			}
 			for id, k := range count {
-				if k > 1 {
+				if k > 2 || (k == 2 && !cut[id]) {
 					t.Errorf("task %s: %d results published", id, k)
 				}
 			}
