@@ -122,9 +122,9 @@ dsys_side() {
   stop_pids
 }
 
-# celery_side NAME BROKER_URL BACKEND TASKS REPS: a prefork worker, REPS bench runs, one rtt run.
+# celery_side NAME BROKER_URL BACKEND TASKS REPS RTT_N: a prefork worker, REPS bench runs, one rtt run.
 celery_side() {
-  local name=$1 url=$2 backend=$3 n=$4 reps=$5 q="celery-bench-$$-$1"
+  local name=$1 url=$2 backend=$3 n=$4 reps=$5 rttn=$6 q="celery-bench-$$-$1"
   case "$url" in amqp*) QUEUES+=("$q");; esac
   CELERY_RESULT_BACKEND=$backend "$PY" "$PEER" worker "$url" "$q" "$CPUS" prefork >"$TMP/$name-worker.log" 2>&1 &
   PIDS+=($!)
@@ -138,7 +138,7 @@ celery_side() {
     echo "$tps" >> "$TMP/$name.tps"
   done
   printf -v "${name}_TPS" '%s' "$(median < "$TMP/$name.tps")"
-  printf -v "${name}_RTT" '%s' "$(CELERY_RESULT_BACKEND=$backend "$PY" "$PEER" rtt "$url" "$q" 100 | sed -E 's/.*"p50_ms": ([0-9.]+).*/\1/')"
+  printf -v "${name}_RTT" '%s' "$(CELERY_RESULT_BACKEND=$backend "$PY" "$PEER" rtt "$url" "$q" "$rttn" | sed -E 's/.*"p50_ms": ([0-9.]+).*/\1/')"
   printf -v "${name}_RUNS" '%s' "$(paste -sd/ "$TMP/$name.tps")"
   stop_pids
 }
@@ -151,9 +151,9 @@ BEAM=$(pgrep -x beam.smp 2>/dev/null | head -1 || true)
 [ "$RABBIT" = yes ] && dsys_side rabbitmq "$BROKER" "$BEAM"
 CELERY=no
 "$PY" -c 'import celery' 2>/dev/null && CELERY=yes || echo "bench-queue: Celery sides skipped: $PY cannot import celery (make peers)" >&2
-if [ "$CELERY" = yes ] && [ "$RABBIT" = yes ]; then celery_side celery_rabbitmq "$BROKER" "rpc://" "$TASKS" "$CELERY_REPS"; fi
+if [ "$CELERY" = yes ] && [ "$RABBIT" = yes ]; then celery_side celery_rabbitmq "$BROKER" "rpc://" "$TASKS" "$CELERY_REPS" 300; fi
 if [ "$CELERY" = yes ] && "$PY" -c 'import sqlalchemy' 2>/dev/null; then
-  celery_side celery_sqlite "sqla+sqlite:///$TMP/celery-broker.db" "db+sqlite:///$TMP/celery-results.db" "$CELERY_SQLITE_TASKS" "$CELERY_SQLITE_REPS"
+  celery_side celery_sqlite "sqla+sqlite:///$TMP/celery-broker.db" "db+sqlite:///$TMP/celery-results.db" "$CELERY_SQLITE_TASKS" "$CELERY_SQLITE_REPS" 20
 fi
 BARE_TPS=-
 if [ "$RABBIT" = yes ] && [ "$BARE_REPS" -gt 0 ]; then
@@ -168,8 +168,8 @@ fi
 printf '%-18s %12s %14s   %s\n' side tasks/s "rtt p50 ms" runs
 printf '%-18s %12s %14s   %s\n' dsys-embedded "$embedded_TPS" "$embedded_RTT" "$embedded_RUNS"
 [ "$RABBIT" = yes ] && printf '%-18s %12s %14s   %s\n' dsys-rabbitmq "$rabbitmq_TPS" "$rabbitmq_RTT" "$rabbitmq_RUNS"
-[ -n "${celery_rabbitmq_TPS:-}" ] && printf '%-18s %12s %14s   %s\n' celery-rabbitmq "$celery_rabbitmq_TPS" "$celery_rabbitmq_RTT" "$celery_rabbitmq_RUNS"
-[ -n "${celery_sqlite_TPS:-}" ] && printf '%-18s %12s %14s   %s\n' celery-sqlite "$celery_sqlite_TPS" "$celery_sqlite_RTT" "$celery_sqlite_RUNS"
+[ -n "${celery_rabbitmq_TPS:-}" ] && printf '%-18s %12s %14.3f   %s\n' celery-rabbitmq "$celery_rabbitmq_TPS" "$celery_rabbitmq_RTT" "$celery_rabbitmq_RUNS"
+[ -n "${celery_sqlite_TPS:-}" ] && printf '%-18s %12s %14.3f   %s\n' celery-sqlite "$celery_sqlite_TPS" "$celery_sqlite_RTT" "$celery_sqlite_RUNS"
 [ "$BARE_TPS" != - ] && printf '%-18s %12s %14s   %s\n' bare-amqp091 "$BARE_TPS" - "$(paste -sd/ "$TMP/bare.tps")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0) printf "%.1f", a/b; else printf "?"}'; }
 echo "embedded round trip p50: ${embedded_RTT} ms (target <= 2 ms)"
