@@ -38,16 +38,16 @@ func TestQueueIdleWorkerCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures 4 s of idleness per broker")
 	}
-	brokers := map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "q.db") },
-		"amqp":   func(t *testing.T) string { u, _ := queueEnv(t); return u },
+	brokers := map[string]func(t *testing.T) (url, queue string){
+		"sqlite": func(t *testing.T) (string, string) { return "sqlite://" + filepath.Join(t.TempDir(), "q.db"), "idle" },
+		"amqp":   queueEnv, // its queues are deleted after the test
 	}
-	for name, url := range brokers {
+	for name, env := range brokers {
 		t.Run(name, func(t *testing.T) {
-			u := url(t)
+			u, q := env(t)
 			testenv.Binary(t)
 			isolateConfig(t)
-			w := startWorkerProc(t, "--broker", u, "--queue", testenv.UniqueName(t, "idle"))
+			w := startWorkerProc(t, "--broker", u, "--queue", q)
 			pid := w.cmd.Process.Pid
 			start, t0 := cpuTicks(t, pid), time.Now()
 			select {
