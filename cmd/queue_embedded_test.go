@@ -1,12 +1,17 @@
 package cmd
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dsys-dev/dsys/internal/testenv"
+	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
 // embeddedEnv isolates the config and returns a --broker for an embedded
@@ -100,5 +105,46 @@ func TestQueueSubmitCompletesTaskNames(t *testing.T) {
 	out, _, code := runDsys(t, "", "__complete", "queue", "submit", "")
 	if code != 0 || !strings.Contains(out, "add\n") || !strings.Contains(out, "tasks.add\n") {
 		t.Fatalf("completion: %q exit %d", out, code)
+	}
+}
+
+// submit --wait cancelled (an interrupt, or a broken stdout, which cancels
+// the command's context) cleans up: its rpc:// reply queue is deleted, not
+// left behind for a day.
+func TestQueueSubmitCancelledCleansUp(t *testing.T) {
+	brokerURL, q := queueEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan string, 1)
+	go func() {
+		_, errOut, _ := runDsysContext(t, ctx, "", "--log-level", "debug", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "add", "1", "1")
+		done <- errOut
+	}()
+	// No worker: it waits until cancelled.
+	select {
+	case errOut := <-done:
+		t.Fatalf("submit returned without a worker: %s", errOut)
+	case <-time.After(time.Second):
+	}
+	cancel()
+	var errOut string
+	select {
+	case errOut = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("submit did not stop when cancelled")
+	}
+	m := regexp.MustCompile(`reply_to=(\S+)`).FindStringSubmatch(errOut)
+	if m == nil {
+		t.Fatalf("no reply queue in the log:\n%s", errOut)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	b, err := amqp.Dial(ctx2, brokerURL, amqp.Options{ManagementURL: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Inspect(ctx2, m[1]); !errors.Is(err, broker.ErrQueueNotFound) {
+		t.Fatalf("the reply queue %s after a cancelled submit: %v, want it deleted", m[1], err)
 	}
 }
