@@ -306,10 +306,14 @@ func (w *Worker) process(d *broker.Delivery) {
 // receive decodes a delivery and decides whatever can be decided before
 // running it; a nil plan means: run it.
 func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
+	// A run this worker committed already comes back when its settlement
+	// was lost with the connection, or as a second copy of the message (a
+	// client re-sending after a lost confirm, a RabbitMQ transaction cut by
+	// a broker restart): it is acked, not run again.
+	if key := doneKey(&d.Message); key != "" && w.done.has(key) {
+		return nil, nil, w.rules.done(messageID(&d.Message))
+	}
 	if d.Started > 0 {
-		if key := doneKey(&d.Message); key != "" && w.done.has(key) {
-			return nil, nil, w.rules.done(messageID(&d.Message))
-		}
 		w.m.incRedelivered(d.Queue)
 		w.log.Warn("queue: task redelivered", "id", messageID(&d.Message), "queue", d.Queue, "redeliveries", d.Started)
 	}
