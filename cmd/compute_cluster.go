@@ -63,6 +63,7 @@ func (w workersJSON) MarshalJSON() ([]byte, error) {
 
 // clusterJSON is the "cluster" object of -o json.
 type clusterJSON struct {
+	JobID  string  `json:"job_id"`
 	Queue  string  `json:"queue"`
 	Chunks int     `json:"chunks"`
 	BusyS  float64 `json:"busy_s"` // the workers' time computing chunks

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/dsys-dev/dsys/compute/npy"
+	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 // clusterBroker is a broker with a queue of the test's own, for dsys
@@ -29,9 +31,29 @@ type clusterBroker struct {
 	dial func(t *testing.T) broker.Transport
 }
 
-// clusterBrokers runs f on each broker: RabbitMQ (skipped, or failed under
+// clusterBrokers runs f on each broker: the embedded one (a file of the
+// test's own; leases of 3 s, so that a killed worker's chunk comes back
+// soon) and RabbitMQ (skipped, or failed under
 // DSYS_TEST_REQUIRE_SERVICES=1, when it is absent).
 func clusterBrokers(t *testing.T, f func(t *testing.T, b *clusterBroker)) {
+	t.Run("sqlite", func(t *testing.T) {
+		testenv.Binary(t)
+		isolateConfig(t)
+		t.Setenv("DSYS_QUEUE_VISIBILITY_TIMEOUT", "3s")
+		path := filepath.Join(t.TempDir(), "queue.db")
+		q := testenv.UniqueName(t, "cmdq")
+		f(t, &clusterBroker{name: "sqlite", args: []string{"--broker", "sqlite://" + path, "--queue", q}, q: q,
+			dial: func(t *testing.T) broker.Transport {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				b, err := sqlite.Open(ctx, path, sqlite.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				return b
+			}})
+	})
 	t.Run("amqp", func(t *testing.T) {
 		url, q := queueEnv(t)
 		f(t, &clusterBroker{name: "amqp", args: []string{"--broker", url, "--queue", q}, q: q,
@@ -252,7 +274,13 @@ func TestComputeClusterFailingChunk(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("the 4 chunks were not queued within 30s")
+				info, err := tr.Inspect(context.Background(), b.q)
+				t.Fatalf("the 4 chunks were not queued within 30s: %+v %v", info, err)
+			}
+			select {
+			case o := <-done:
+				t.Fatalf("the client ended before any worker started: exit %d, stderr %q", o.code, o.errOut)
+			default:
 			}
 			time.Sleep(20 * time.Millisecond) // polling a broker count, bounded by deadline
 		}

@@ -123,7 +123,7 @@ func writeComputeJSON(out io.Writer, res *compute.Result, opts *computeOptions, 
 		Out: opts.out, Columns: res.Names, ResultShape: res.Shape,
 	}
 	if rep := workers.cluster; rep != nil {
-		h.Cluster = &clusterJSON{Queue: rep.Queue, Chunks: rep.Chunks, BusyS: seconds(rep.Busy)}
+		h.Cluster = &clusterJSON{JobID: rep.JobID, Queue: rep.Queue, Chunks: rep.Chunks, BusyS: seconds(rep.Busy)}
 	}
 	if opts.input == "" {
 		h.Input, h.Seed, h.Dist, h.RNG = "random", &opts.seed, opts.dist.String(), opts.rng.String()

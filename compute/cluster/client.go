@@ -49,6 +49,7 @@ type Progress struct {
 
 // Report says who computed a job.
 type Report struct {
+	JobID   string // names the job's marker queue (JobMarker)
 	Queue   string
 	Chunks  int
 	Workers []WorkerChunks // by node name, then pid
@@ -112,6 +113,7 @@ func Run(ctx context.Context, t broker.Transport, p *compute.Plan, cfg Config) (
 		return r, rep, err
 	}
 	j := &job{p: p, t: t, cfg: cfg, log: log, id: uuid.NewString(), start: time.Now(), counts: map[workerKey]int{}}
+	rep.JobID = j.id
 	defer j.end()
 	if err := j.begin(ctx); err != nil {
 		return nil, rep, err

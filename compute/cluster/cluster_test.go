@@ -23,6 +23,7 @@ import (
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 // logBuffer is a log sink tests read while workers write.
@@ -53,9 +54,26 @@ type env struct {
 	logs  *logBuffer
 }
 
-// brokers runs f on every broker available: RabbitMQ (skipped, or failed
-// under DSYS_TEST_REQUIRE_SERVICES=1, when it is not running).
+// brokers runs f on every broker: the embedded one (a file of the test's
+// own, a transport per worker as separate processes would open it), and
+// RabbitMQ (skipped, or failed under DSYS_TEST_REQUIRE_SERVICES=1, when it
+// is not running).
 func brokers(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "queue.db")
+		e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
+		e.dial = func(t *testing.T) broker.Transport {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b, err := sqlite.Open(ctx, path, sqlite.Options{VisibilityTimeout: 3 * time.Second})
+			if err != nil {
+				t.Fatalf("sqlite.Open: %v", err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}
+		f(t, e)
+	})
 	t.Run("amqp", func(t *testing.T) {
 		url := testenv.RabbitMQ(t)
 		e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
@@ -324,18 +342,27 @@ func TestRunNoWorker(t *testing.T) {
 		if len(rep.Workers) != 0 {
 			t.Fatalf("workers %+v", rep.Workers)
 		}
-		// The chunk tasks expired with the job: a worker started now runs none.
+		// The chunk tasks expired with the job: a worker started now
+		// computes none (RabbitMQ drops them, the embedded broker's worker
+		// answers them as expired), and the queue drains.
+		e.startWorker(t, "late", cluster.WorkerConfig{})
 		b := e.dial(t)
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for {
 			info, err := b.Inspect(context.Background(), e.queue)
-			if err == nil && info.Ready == 0 {
+			if err == nil && info.Ready == 0 && info.Unacked <= 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the job's tasks are still queued 10s after its deadline: %+v %v", info, err)
+				t.Fatalf("the job's tasks are still queued 20s after its deadline: %+v %v", info, err)
 			}
 			time.Sleep(50 * time.Millisecond) // polling a broker count, bounded by deadline
+		}
+		if strings.Contains(e.logs.String(), "state=SUCCESS") {
+			t.Fatalf("a late worker computed chunks of a job that had ended:\n%s", e.logs.String())
+		}
+		if _, err := b.Inspect(context.Background(), cluster.JobMarker(rep.JobID)); !errors.Is(err, broker.ErrQueueNotFound) {
+			t.Fatalf("the job's marker after its end: %v, want it deleted", err)
 		}
 	})
 }
