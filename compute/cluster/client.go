@@ -152,8 +152,27 @@ type workerKey struct {
 }
 
 // begin puts the job's marker in place (before any chunk can be looked
-// at) and subscribes to the results.
+// at) and, meanwhile, subscribes to the results.
 func (j *job) begin(ctx context.Context) error {
+	var (
+		wg        sync.WaitGroup
+		clientErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		j.client, clientErr = queue.NewClient(ctx, j.t, queue.ClientConfig{Queue: j.cfg.Queue, Results: j.cfg.Results, Logger: j.log})
+	}()
+	err := j.mark(ctx)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return clientErr
+}
+
+// mark declares the job's marker queue and puts its one message in it.
+func (j *job) mark(ctx context.Context) error {
 	marker := JobMarker(j.id)
 	if err := j.t.Declare(ctx, broker.QueueSpec{Name: marker, Kind: broker.DeadLetterQueue}); err != nil {
 		return fmt.Errorf("compute: declaring the job's marker queue %s: %w", marker, err)
@@ -173,23 +192,29 @@ func (j *job) begin(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("compute: marking the job in %s: %w", marker, err)
 	}
-	j.client, err = queue.NewClient(ctx, j.t, queue.ClientConfig{Queue: j.cfg.Queue, Results: j.cfg.Results, Logger: j.log})
-	return err
+	return nil
 }
 
-// end deletes the marker and closes the client, whatever the outcome.
+// end deletes the marker and closes the client, at once, whatever the
+// outcome.
 func (j *job) end() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	var wg sync.WaitGroup
+	if j.client != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = j.client.Close()
+		}()
+	}
 	if j.marked {
 		if err := j.t.Delete(ctx, JobMarker(j.id)); err != nil {
 			j.log.Warn("compute: could not delete the job's marker queue; workers will compute its leftover chunks",
 				"queue", JobMarker(j.id), "err", err)
 		}
 	}
-	if j.client != nil {
-		_ = j.client.Close()
-	}
+	wg.Wait()
 }
 
 // run sends the chunk tasks and gathers their results into the plan.
