@@ -84,7 +84,8 @@ bench random-rows "dsys ≤ 2× NumPy's time" \
 	"$PY bench/compute/random_rows_numpy.py $OUT/random_rows_mean_numpy.npy"
 
 # dsys compute --cluster: the seed job on 2 local worker processes (each one
-# chunk at a time, as Dask's threads_per_worker=1) through RabbitMQ and
+# chunk at a time, as Dask's threads_per_worker=1, holding the next few
+# chunks ready, --prefetch 4, as the README advises) through RabbitMQ and
 # through the embedded broker, beside Dask distributed's compute time on 2
 # worker processes; and the per-chunk overhead: the extra wall time of the
 # same job in 1000 chunks instead of 100, beyond what that costs locally.
@@ -104,7 +105,7 @@ trap cluster_cleanup EXIT
 # start_workers URL QUEUE LOG: 2 workers, ready within 30 s.
 start_workers() {
 	for i in 1 2; do
-		"$DSYS" queue worker --broker "$1" --queue "$2" --concurrency 1 2>"$3.$i" </dev/null &
+		"$DSYS" queue worker --broker "$1" --queue "$2" --concurrency 1 --prefetch 4 2>"$3.$i" </dev/null &
 		CLUSTER_PIDS+=($!)
 	done
 	for i in 1 2; do
