@@ -327,17 +327,30 @@ func (e *timeoutError) Is(target error) bool {
 	return target == queue.ErrTimeout || (e.noWorker && target == ErrNoWorker)
 }
 
-// waitingHint calls Waiting once if nothing came back in WaitingAfter.
+// waitingHint calls Waiting once if nothing came back in WaitingAfter;
+// stop returns once a call under way is over, so that nothing is written
+// after the job.
 func (j *job) waitingHint() (stop func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+	)
 	t := time.AfterFunc(j.cfg.WaitingAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
 		j.mu.Lock()
 		none := j.arrived == 0
 		j.mu.Unlock()
-		if none {
+		if none && !stopped {
 			j.cfg.Waiting()
 		}
 	})
-	return func() { t.Stop() }
+	return func() {
+		t.Stop()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+	}
 }
 
 // workers is each worker's chunk count, sorted.
