@@ -137,7 +137,7 @@ type run struct {
 func NewWorker(t broker.Transport, reg *Registry, cfg WorkerConfig) *Worker {
 	cfg.defaults(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Worker{t: t, reg: reg, cfg: cfg, rules: newRules(&cfg), log: cfg.Logger, m: cfg.Metrics,
+	return &Worker{t: t, reg: reg, cfg: cfg, rules: newRules(&cfg, reg), log: cfg.Logger, m: cfg.Metrics,
 		foreign: cfg.Results != t.Results(),
 		slots:   make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
 		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{},
