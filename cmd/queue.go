@@ -59,7 +59,7 @@ func dialBroker(ctx context.Context, app *App) (broker.Transport, error) {
 	if err != nil {
 		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
 	}
-	opts := amqp.Options{Logger: app.Log, ConnectionName: "dsys"}
+	opts := amqp.Options{Logger: app.Log, ConnectionName: "dsys", QueueArguments: amqp.QueueArguments(cfg.QueueArguments)}
 	// The normalized scheme: pyamqps:// is amqps:// too.
 	if strings.HasPrefix(uri, "amqps:") || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
 		tc, err := tlsConfig(cfg.TLS)
