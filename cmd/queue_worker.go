@@ -83,6 +83,7 @@ func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
 		}
 		where = fmt.Sprintf("queue.tasks[%d] (%s)", i, t.Name)
 		var fn queue.TaskFunc
+		arity := 0
 		switch {
 		case t.Builtin != "" && len(t.Command) > 0:
 			return nil, usageErrorf("%s: set builtin or command, not both", where)
@@ -91,17 +92,17 @@ func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
 			if !ok {
 				return nil, usageErrorf("%s: unknown builtin %q (have %v)", where, t.Builtin, queue.BuiltinNames())
 			}
-			fn = f
+			fn, arity = f, queue.BuiltinArity(t.Builtin)
 		case len(t.Command) > 0:
 			f, err := queue.CommandTask(t.Command, queue.CommandOptions{})
 			if err != nil {
 				return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
 			}
-			fn = f
+			fn, arity = f, queue.CommandArity(t.Command)
 		default:
 			return nil, usageErrorf("%s: set builtin or command", where)
 		}
-		def := queue.TaskDef{Name: t.Name, Func: fn, Timeout: t.Timeout, Retries: t.Retries, RetryBackoff: t.RetryBackoff}
+		def := queue.TaskDef{Name: t.Name, Func: fn, Timeout: t.Timeout, Retries: t.Retries, RetryBackoff: t.RetryBackoff, Arity: arity}
 		if err := reg.Register(def); err != nil {
 			return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
 		}

@@ -64,17 +64,17 @@ func Builtin(name string) (TaskFunc, bool) {
 	}, true
 }
 
-// builtinArity is how many positional arguments a built-in takes: -1 for
-// echo's *args. Errbacks use it as Celery uses a Python function's arity.
-func builtinArity(name string) (int, bool) {
+// BuiltinArity is how many positional arguments a built-in takes, -1 for
+// echo's *args, 0 for an unknown name: its TaskDef.Arity.
+func BuiltinArity(name string) int {
 	b, ok := builtins[name]
-	if !ok {
-		return 0, false
+	switch {
+	case !ok:
+		return 0
+	case b.variadic:
+		return -1
 	}
-	if b.variadic {
-		return -1, true
-	}
-	return len(b.params), true
+	return len(b.params)
 }
 
 // BuiltinNames lists the built-in tasks.
@@ -97,8 +97,7 @@ func RegisterBuiltins(r *Registry) error {
 			continue
 		}
 		f, _ := Builtin(n)
-		arity, _ := builtinArity(n)
-		if err := r.Register(TaskDef{Name: n, Func: f, Arity: arity}); err != nil {
+		if err := r.Register(TaskDef{Name: n, Func: f, Arity: BuiltinArity(n)}); err != nil {
 			return err
 		}
 	}

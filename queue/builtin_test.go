@@ -146,6 +146,22 @@ func TestBuiltinHugeIntegersRefusedAtOnce(t *testing.T) {
 	}
 }
 
+func TestArities(t *testing.T) {
+	for name, want := range map[string]int{"add": 2, "sum": 1, "fail": 1, "echo": -1, "nope": 0} {
+		if got := BuiltinArity(name); got != want {
+			t.Errorf("BuiltinArity(%s) = %d, want %d", name, got, want)
+		}
+	}
+	for _, tt := range []struct {
+		argv []string
+		want int
+	}{{[]string{"notify", "{0}"}, 1}, {[]string{"log", "--id={0}", "{2}"}, 3}, {[]string{"date"}, 0}, {[]string{"x", "{key}"}, 0}} {
+		if got := CommandArity(tt.argv); got != tt.want {
+			t.Errorf("CommandArity(%v) = %d, want %d", tt.argv, got, tt.want)
+		}
+	}
+}
+
 func TestSleepHonoursCancel(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(ErrSoftTimeLimit)

@@ -435,3 +435,24 @@ func groupResultTuple(gid string, ids []string) []any {
 	}
 	return []any{[]any{gid, nil}, children}
 }
+
+// CommandArity is the arity of a command task (TaskDef.Arity): one more
+// than the highest positional placeholder {N} of its template, so that a
+// command using only {0} is called as an errback with the failed task's
+// id, as before, and one using {0} {1} {2} with (request, exc, traceback).
+// A template with no positional placeholder has arity 0 (unknown).
+func CommandArity(argv []string) int {
+	n := 0
+	for _, a := range argv {
+		parts, err := parseTemplate(a)
+		if err != nil {
+			continue
+		}
+		for _, p := range parts {
+			if p.index >= 0 && p.key == "" && p.lit == "" {
+				n = max(n, p.index+1)
+			}
+		}
+	}
+	return n
+}
