@@ -661,3 +661,37 @@ func TestPrioritiesHonoured(t *testing.T) {
 		t.Errorf("ran in the order %v, want [9 5 1]", order)
 	}
 }
+
+// The other direction: a dsys client calls a Celery worker with keyword
+// arguments, Celery's canvas tasks, and a chain ending in a group.
+func TestDsysClientKwargsCanvasAgainstCeleryWorker(t *testing.T) {
+	h := newHarness(t)
+	tools := newCeleryTools(t, testenv.RabbitMQ(t), h.queue)
+	tools.startCeleryNode(nodeName(t, "py"))
+	c := h.newClient()
+	if v, err := h.get(c, &celery.Task{Name: "tasks.add", Kwargs: map[string]any{"x": n("2"), "y": n("3")}}); err != nil || v != n("5") {
+		t.Fatalf("tasks.add(x=2, y=3) = %v, %v", v, err)
+	}
+	add := map[string]any{"task": "tasks.add", "args": []any{}, "kwargs": map[string]any{}, "options": map[string]any{}, "subtask_type": nil, "immutable": false}
+	v, err := h.get(c, &celery.Task{Name: "celery.starmap", Kwargs: map[string]any{"task": add, "it": []any{[]any{n("1"), n("2")}, []any{n("3"), n("4")}}}})
+	if err != nil || fmt.Sprint(v) != "[3 7]" {
+		t.Fatalf("celery.starmap on a Celery worker = %v, %v", v, err)
+	}
+	// add(1, 1) | group(add(10), add(20)), as a dsys client encodes it.
+	a, b := c.Result(testenv.UniqueName(t, "a")), c.Result(testenv.UniqueName(t, "b"))
+	member := func(id string, arg string) map[string]any {
+		return map[string]any{"task": "tasks.add", "args": []any{n(arg)}, "kwargs": map[string]any{}, "subtask_type": nil, "immutable": false,
+			"options": map[string]any{"task_id": id, "reply_to": c.ReplyTo()}}
+	}
+	typ := "group"
+	g := celery.Signature{Task: "celery.group", SubtaskType: &typ, Kwargs: map[string]any{"tasks": []any{member(a.ID, "10"), member(b.ID, "20")}},
+		Options: map[string]any{"task_id": testenv.UniqueName(t, "g")}}
+	if _, err := c.Submit(h.ctx(), &celery.Task{Name: "tasks.add", Args: []any{n("1"), n("1")}, Chain: []celery.Signature{g}}); err != nil {
+		t.Fatal(err)
+	}
+	for ar, want := range map[*queue.AsyncResult]string{a: "12", b: "22"} {
+		if v, err := ar.Get(h.ctx()); err != nil || fmt.Sprint(v) != want {
+			t.Errorf("group member %s = %v, %v; want %s", ar.ID, v, err, want)
+		}
+	}
+}
