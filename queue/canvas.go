@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -157,61 +156,7 @@ func (r *rules) errbackArgs(eb *celery.Signature, task *celery.Task, queue strin
 	if tb == "" {
 		tb = traceback(r.origin, task, exc, "")
 	}
-	return []any{errbackRequest(task, queue, r.origin), exceptionDoc(exc), tb}
-}
-
-// errbackRequest is a failed task's request as the dict Celery's
-// task.request holds.
-func errbackRequest(task *celery.Task, queue, hostname string) map[string]any {
-	args := task.Args
-	if args == nil {
-		args = []any{}
-	}
-	kwargs := task.Kwargs
-	if kwargs == nil {
-		kwargs = map[string]any{}
-	}
-	var groupIndex any
-	if task.GroupIndex != nil {
-		groupIndex = json.Number(fmt.Sprint(*task.GroupIndex))
-	}
-	return map[string]any{
-		"id": task.ID, "task": task.Name, "args": args, "kwargs": kwargs,
-		"root_id": nilIfEmpty(task.RootID), "parent_id": nilIfEmpty(task.ParentID),
-		"group": nilIfEmpty(task.Group), "group_index": groupIndex,
-		"retries": json.Number(fmt.Sprint(task.Retries)), "eta": isoOrNil(task.ETA), "expires": isoOrNil(task.Expires),
-		"hostname": hostname, "origin": nilIfEmpty(task.Origin), "reply_to": nilIfEmpty(task.ReplyTo),
-		"correlation_id": task.ID, "ignore_result": task.IgnoreResult, "is_eager": false,
-		"delivery_info": map[string]any{"exchange": "", "routing_key": queue,
-			"priority": json.Number(fmt.Sprint(task.Priority)), "redelivered": false},
-	}
-}
-
-// exceptionDoc is an exception as Celery's result documents carry it.
-func exceptionDoc(exc *celery.RemoteError) map[string]any {
-	msg := exc.Message
-	if msg == nil {
-		msg = []any{}
-	}
-	module := exc.Module
-	if module == "" {
-		module = celery.ErrorModule
-	}
-	return map[string]any{"exc_type": exc.Type, "exc_message": msg, "exc_module": module}
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func isoOrNil(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.000000+00:00")
+	return []any{task.Request(queue, r.origin), exc.Document(), tb}
 }
 
 // registerCanvas registers Celery's canvas tasks.

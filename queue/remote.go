@@ -220,7 +220,7 @@ func (rm *remote) Scheduled() []control.Scheduled {
 	out := []control.Scheduled{}
 	for r := range rm.runs {
 		if r.state == runScheduled {
-			out = append(out, control.Scheduled{ETA: r.task.ETA.UTC().Format("2006-01-02T15:04:05.000000+00:00"),
+			out = append(out, control.Scheduled{ETA: celery.FormatTime(r.task.ETA),
 				Priority: int(r.d.Priority), Request: rm.request(r)})
 		}
 	}
@@ -294,10 +294,10 @@ func (rm *remote) received(task *celery.Task) {
 	e := &events.TaskReceived{UUID: task.ID, Name: task.Name, Args: celery.ArgsRepr(task.Args), Kwargs: celery.KwargsRepr(task.Kwargs),
 		RootID: strPtr(task.RootID), ParentID: strPtr(task.ParentID), Retries: task.Retries}
 	if !task.ETA.IsZero() {
-		e.ETA = strPtr(task.ETA.UTC().Format("2006-01-02T15:04:05.000000+00:00"))
+		e.ETA = strPtr(celery.FormatTime(task.ETA))
 	}
 	if !task.Expires.IsZero() {
-		e.Expires = strPtr(task.Expires.UTC().Format("2006-01-02T15:04:05.000000+00:00"))
+		e.Expires = strPtr(celery.FormatTime(task.Expires))
 	}
 	rm.ev.Send(e)
 }

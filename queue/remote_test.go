@@ -57,8 +57,11 @@ func newCeleryTools(t *testing.T, url, queueName string) *celeryTools {
 		if err != nil {
 			return
 		}
-		for _, ex := range []string{c.control + ".pidbox", "reply." + c.control + ".pidbox", c.events} {
+		for _, ex := range []string{c.control + ".pidbox", "reply." + c.control + ".pidbox", c.events, c.queue} {
 			_ = ch.ExchangeDelete(ex, false, false)
+		}
+		for _, q := range []string{c.queue, c.queue + ".dead"} {
+			_, _ = ch.QueueDelete(q, false, false, false)
 		}
 	})
 	return c

@@ -1,7 +1,10 @@
 package celery
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 )
 
 // Kind is what a signature stands for in Celery's canvas.
@@ -145,4 +148,50 @@ func (s *Signature) leaves(fn func(*Signature), depth int) {
 	default:
 		fn(s)
 	}
+}
+
+// FormatTime is Python's isoformat() of an aware UTC time, as Celery's
+// messages and events carry times.
+func FormatTime(t time.Time) string { return t.UTC().Format(isoLayout) }
+
+// Request is the task's request as the dict Celery's task.request holds:
+// what a new-style errback gets as its first argument. queue is where the
+// task came from, hostname the worker that ran it.
+func (t *Task) Request(queue, hostname string) map[string]any {
+	args, kwargs := t.Args, t.Kwargs
+	if args == nil {
+		args = []any{}
+	}
+	if kwargs == nil {
+		kwargs = map[string]any{}
+	}
+	var groupIndex any
+	if t.GroupIndex != nil {
+		groupIndex = json.Number(strconv.Itoa(*t.GroupIndex))
+	}
+	return map[string]any{
+		"id": t.ID, "task": t.Name, "args": args, "kwargs": kwargs,
+		"root_id": nilIfEmpty(t.RootID), "parent_id": nilIfEmpty(t.ParentID),
+		"group": nilIfEmpty(t.Group), "group_index": groupIndex,
+		"retries": json.Number(strconv.Itoa(t.Retries)), "eta": isoOrNil(t.ETA), "expires": isoOrNil(t.Expires),
+		"hostname": hostname, "origin": nilIfEmpty(t.Origin), "reply_to": nilIfEmpty(t.ReplyTo),
+		"correlation_id": t.ID, "ignore_result": t.IgnoreResult, "is_eager": false,
+		"delivery_info": map[string]any{"exchange": "", "routing_key": queue,
+			"priority": json.Number(strconv.Itoa(int(t.Priority))), "redelivered": false},
+	}
+}
+
+// Document is the exception as Celery's result documents carry it:
+// {"exc_type", "exc_message", "exc_module"}, which Python's
+// app.backend.exception_to_python rebuilds.
+func (e *RemoteError) Document() map[string]any {
+	msg := e.Message
+	if msg == nil {
+		msg = []any{}
+	}
+	module := e.Module
+	if module == "" {
+		module = ErrorModule
+	}
+	return map[string]any{"exc_type": e.Type, "exc_message": msg, "exc_module": module}
 }
