@@ -598,20 +598,8 @@ func TestQueuesAsCeleryDeclaresThem(t *testing.T) {
 		})
 	}
 	t.Run("dsys first with queue_arguments", func(t *testing.T) {
-		h := newHarnessOn(t, url)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		b, err := amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-", QueueArguments: amqp.QueueArguments(map[string]string{"x-max-priority": "10"})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
-		w := queue.NewWorker(b, h.reg, queue.WorkerConfig{Queues: []string{h.queue}, Logger: h.logger()})
-		runCtx, stop := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(runCtx) }()
-		defer func() { stop(); <-done }()
-		<-w.Ready()
+		h := newPriorityHarness(t, url)
+		runWorker(t, h, queue.WorkerConfig{Queues: []string{h.queue}})
 		tools := newCeleryTools(t, url, h.queue)
 		tools.extraEnv = []string{`DSYS_TEST_QUEUE_ARGS={"x-max-priority": 10}`}
 		if out, err := tools.script("call", "tasks.add", "[5, 6]", "{}", `{"priority": 7}`); err != nil || !strings.Contains(out, `{"ok": 11}`) {
@@ -620,23 +608,28 @@ func TestQueuesAsCeleryDeclaresThem(t *testing.T) {
 	})
 }
 
-// On a priority queue, waiting tasks run highest priority first.
-func TestPrioritiesHonoured(t *testing.T) {
-	url := testenv.RabbitMQ(t)
+// newPriorityHarness is a harness whose transport creates queues with
+// x-max-priority 10 (queue_arguments).
+func newPriorityHarness(t *testing.T, url string) *harness {
+	t.Helper()
 	h := newHarnessOn(t, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-", QueueArguments: amqp.QueueArguments(map[string]string{"x-max-priority": "10"})})
+	b, err := amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-", Logger: h.logger(),
+		QueueArguments: amqp.QueueArguments(map[string]string{"x-max-priority": "10"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	w := queue.NewWorker(b, h.reg, queue.WorkerConfig{Queues: []string{h.queue}, Concurrency: 1, Prefetch: 1, Logger: h.logger()})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	<-w.Ready()
+	t.Cleanup(func() { b.Close() })
+	h.b = b
+	return h
+}
+
+// On a priority queue, waiting tasks run highest priority first.
+func TestPrioritiesHonoured(t *testing.T) {
+	h := newPriorityHarness(t, testenv.RabbitMQ(t))
+	runWorker(t, h, queue.WorkerConfig{Queues: []string{h.queue}, Concurrency: 1, Prefetch: 1})
+	ctx := h.ctx()
 	c := h.newClient()
 	busy, err := c.Submit(ctx, &celery.Task{Name: "sleep", Args: []any{n("1")}})
 	if err != nil {

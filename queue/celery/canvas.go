@@ -185,6 +185,13 @@ func (t *Task) Request(queue, hostname string) map[string]any {
 // {"exc_type", "exc_message", "exc_module"}, which Python's
 // app.backend.exception_to_python rebuilds.
 func (e *RemoteError) Document() map[string]any {
+	msg, module := e.parts()
+	return map[string]any{"exc_type": e.Type, "exc_message": msg, "exc_module": module}
+}
+
+// parts are the exception's arguments (never null) and module (Go's own
+// when unset), as its documents carry them.
+func (e *RemoteError) parts() ([]any, string) {
 	msg := e.Message
 	if msg == nil {
 		msg = []any{}
@@ -193,5 +200,5 @@ func (e *RemoteError) Document() map[string]any {
 	if module == "" {
 		module = ErrorModule
 	}
-	return map[string]any{"exc_type": e.Type, "exc_message": msg, "exc_module": module}
+	return msg, module
 }
