@@ -185,10 +185,11 @@ func (r *rules) requeue(id, name string, elapsed time.Duration) *plan {
 }
 
 // finished decides what a run's outcome causes: on success its result,
-// callbacks and the next step of its chain; on bad arguments a TypeError and
-// a dead letter; on another failure a retry while retries are left (and the
-// worker is not stopping), else the FAILURE, errbacks and the failure of the
-// rest of its chain.
+// callbacks, what a canvas task launches and the next step of its chain; a
+// run terminated by remote control is REVOKED; on bad arguments a TypeError
+// and a dead letter; on another failure a retry while retries are left (and
+// the worker is not stopping), else the FAILURE, errbacks and the failure of
+// the rest of its chain.
 func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, value any, runErr error,
 	elapsed time.Duration, stopping bool, now time.Time) *plan {
 	p := &plan{id: task.ID, name: task.Name, elapsed: elapsed}

@@ -71,3 +71,19 @@ func TestNoBroadcastsSaysSoAndRevokesStillHold(t *testing.T) {
 		t.Fatal("no commit")
 	}
 }
+
+// A run terminated by remote control is REVOKED "terminated", and so is
+// the rest of its chain; no errback, no retry.
+func TestRulesTerminated(t *testing.T) {
+	task := &celery.Task{ID: "t1", Name: "sleep", ReplyTo: "rq", Errbacks: []celery.Signature{sig("log", "eb", false)},
+		Chain: []celery.Signature{sig("add", "next", false)}}
+	p := testRules().finished(delivery(t, task, 0), &TaskDef{Retries: 3}, task, nil, &Terminated{Signal: 9}, time.Second, false, planNow)
+	if p.state != celery.StateRevoked || p.reason != "terminated" || p.signal != 9 || len(p.commit.Publish) != 0 || len(p.commit.Results) != 2 {
+		t.Fatalf("%+v", p)
+	}
+	for i, id := range []string{"t1", "next"} {
+		if r := resultOf(t, p.commit.Results[i]); r.TaskID != id || r.State != celery.StateRevoked || r.Err.Error() != "TaskRevokedError: terminated" {
+			t.Errorf("result %d: %+v", i, r)
+		}
+	}
+}

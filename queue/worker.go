@@ -94,11 +94,12 @@ const publishTimeout = 30 * time.Second
 // performed by one commit step, which hands the transport everything the
 // outcome causes at once.
 //
-// Shutdown order, when Run's context is cancelled: (1) stop consuming;
-// (2) release every received task that has not started; (3) let running
-// tasks finish and commit for up to ShutdownTimeout (or until Abort);
-// (4) cancel the tasks still running and requeue them; (5) close the
-// consumers and return.
+// Shutdown order, when Run's context is cancelled (or remote control asks
+// for it): (1) stop consuming; (2) release every received task that has not
+// started; (3) let running tasks finish and commit for up to
+// ShutdownTimeout (or until Abort); (4) cancel the tasks still running and
+// requeue them; (5) close the consumers, end remote control (send
+// worker-offline) and return.
 type Worker struct {
 	t     broker.Transport
 	reg   *Registry
