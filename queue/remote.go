@@ -71,7 +71,7 @@ const (
 )
 
 // startRemote starts remote control and events when configured and the
-// transport carries them; it returns nil otherwise.
+// transport carries them; it returns nil otherwise (and says why).
 func (w *Worker) startRemote(ctx context.Context) *remote {
 	cfg := w.cfg.Control
 	if cfg == nil {
@@ -79,7 +79,9 @@ func (w *Worker) startRemote(ctx context.Context) *remote {
 	}
 	bc, ok := w.t.(broker.Broadcaster)
 	if !ok {
-		w.log.Warn("queue: this broker carries no broadcasts: remote control (celery inspect, celery control, celery status) " +
+		// Said once, at the level a default start shows: the embedded
+		// broker is the default, and this is a fact about it, not a fault.
+		w.log.Info("queue: this broker carries no broadcasts: remote control (celery inspect, celery control, celery status) " +
 			"and events (celery events, Flower) are not available for this worker")
 		return nil
 	}
