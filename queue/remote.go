@@ -255,6 +255,23 @@ func (rm *remote) ActiveQueues() []control.QueueInfo {
 	return out
 }
 
+// Conf is the worker's configuration as Celery's setting names say it.
+func (rm *remote) Conf() map[string]any {
+	cfg := rm.w.cfg
+	c := map[string]any{
+		"worker_concurrency": cfg.Concurrency, "worker_prefetch_multiplier": max(1, cfg.Prefetch/cfg.Concurrency),
+		"task_default_queue": cfg.Queues[0], "task_queues": cfg.Queues,
+		"task_track_started": cfg.TrackStarted, "worker_send_task_events": rm.ev.TaskEvents(),
+		"event_exchange": cfg.Control.EventExchange, "worker_enable_remote_control": true,
+		// dsys acknowledges a task after what it causes is durable.
+		"task_acks_late": true,
+	}
+	if c["event_exchange"] == "" {
+		c["event_exchange"] = "celeryev"
+	}
+	return c
+}
+
 // Terminate cancels the running tasks among ids, with cause Terminated:
 // a task honouring its context stops (a command's process group gets the
 // signal), and its result is REVOKED "terminated".

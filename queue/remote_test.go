@@ -348,6 +348,9 @@ func TestCeleryInspectAndControlDsysWorker(t *testing.T) {
 	if reg := tools.inspect(node, "registered"); !contains(ids(reg), "tasks.add") || contains(ids(reg), "celery.map") {
 		t.Errorf("registered: %v", reg)
 	}
+	if conf, _ := tools.inspect(node, "conf").(map[string]any); fmt.Sprint(conf["worker_concurrency"]) != "1" || conf["control_exchange"] != tools.control {
+		t.Errorf("conf: %v", conf)
+	}
 	stats, _ := tools.inspect(node, "stats").(map[string]any)
 	if pool, _ := stats["pool"].(map[string]any); fmt.Sprint(pool["max-concurrency"]) != "1" || fmt.Sprint(stats["prefetch_count"]) != "2" {
 		t.Errorf("stats: %v", stats)

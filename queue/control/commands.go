@@ -60,6 +60,11 @@ var commands = map[string]func(n *Node, a args) (any, error){
 		}
 		return q, nil
 	},
+	"conf": func(n *Node, _ args) (any, error) {
+		c := n.h.Conf()
+		c["control_exchange"] = n.opts.Exchange
+		return c, nil
+	},
 	"query_task": func(n *Node, a args) (any, error) {
 		want := map[string]bool{}
 		for _, id := range a.strings("ids") {

@@ -44,6 +44,9 @@ type Handler interface {
 	Stats() Stats
 	// ActiveQueues lists the queues the worker consumes.
 	ActiveQueues() []QueueInfo
+	// Conf is the worker's configuration under Celery's setting names
+	// (those that apply to it).
+	Conf() map[string]any
 	// Terminate stops the running tasks among ids with signal (its
 	// number); it returns the ids it stopped.
 	Terminate(ids []string, signal int) []string

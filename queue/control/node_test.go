@@ -59,6 +59,7 @@ func (f *fakeWorker) Scheduled() []Scheduled    { return nil }
 func (f *fakeWorker) Registered() []string      { return []string{"tasks.add", "celery.map", "add"} }
 func (f *fakeWorker) Stats() Stats              { return Stats{PrefetchCount: 4} }
 func (f *fakeWorker) ActiveQueues() []QueueInfo { return nil }
+func (f *fakeWorker) Conf() map[string]any      { return map[string]any{"worker_concurrency": 2} }
 func (f *fakeWorker) Terminate(ids []string, sig int) []string {
 	f.signal = sig
 	for _, id := range ids {
@@ -135,6 +136,7 @@ func TestNodeCommands(t *testing.T) {
 		{"registered", map[string]any{"builtins": true}, nil, `["add","celery.map","tasks.add"]`},
 		{"active", map[string]any{"safe": nil}, nil, `[{"acknowledged":true,"args":[3],"delivery_info":{"exchange":"","priority":0,"redelivered":false,"routing_key":""},"hostname":"","id":"run-1","kwargs":null,"name":"tasks.sleep","time_start":1.5,"type":"","worker_pid":7}]`},
 		{"reserved", nil, nil, `[]`},
+		{"conf", map[string]any{"with_defaults": false}, nil, `{"control_exchange":"celery","worker_concurrency":2}`},
 		{"revoke", map[string]any{"task_id": "queued-1", "terminate": false, "signal": "SIGTERM"}, nil, `{"ok":"tasks queued-1 flagged as revoked"}`},
 		{"revoke", map[string]any{"task_id": []any{"run-1", "x"}, "terminate": true, "signal": "SIGUSR1"}, nil, `{"ok":"terminate: run-1"}`},
 		{"revoke", map[string]any{"task_id": "y", "terminate": true, "signal": "usr1"}, nil, `{"error":"signal name must be uppercase string, got \"usr1\""}`},
