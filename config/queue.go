@@ -4,16 +4,17 @@ import "time"
 
 // Queue configures `dsys queue`.
 type Queue struct {
-	Broker          string        `mapstructure:"broker" doc:"broker URL: amqp://, amqps:// or pyamqp://user:password@host:port/vhost"`
-	Queue           string        `mapstructure:"queue" doc:"queue that tasks go to and workers consume (comma-separated for several)"`
-	Concurrency     int           `mapstructure:"concurrency" auto:"the number of CPUs" doc:"tasks a worker runs at once"`
-	Prefetch        int           `mapstructure:"prefetch" doc:"unacknowledged messages a worker holds; 0 means equal to concurrency"`
-	ResultExpires   time.Duration `mapstructure:"result_expires" doc:"how long an unread reply queue lives"`
-	MaxRedeliveries int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
-	MaxMessageSize  ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
-	TLS             QueueTLS      `mapstructure:"tls"`
-	Tasks           []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
+	Broker            string        `mapstructure:"broker" auto:"sqlite://$XDG_DATA_HOME/dsys/queue.db (the embedded broker; ~/.local/share/dsys/queue.db)" doc:"broker URL: sqlite://PATH (the embedded broker), or amqp://, amqps://, pyamqp://user:password@host:port/vhost for RabbitMQ (and Celery clients)"`
+	Queue             string        `mapstructure:"queue" doc:"queue that tasks go to and workers consume (comma-separated for several)"`
+	Concurrency       int           `mapstructure:"concurrency" auto:"the number of CPUs" doc:"tasks a worker runs at once"`
+	Prefetch          int           `mapstructure:"prefetch" doc:"unacknowledged messages a worker holds; 0 means equal to concurrency"`
+	ResultExpires     time.Duration `mapstructure:"result_expires" doc:"how long results are kept (sqlite://) or an unread reply queue lives (amqp://)"`
+	VisibilityTimeout time.Duration `mapstructure:"visibility_timeout" doc:"how long a task claimed from the embedded broker stays invisible to others without its worker renewing the lease (renewed at a third of it)"`
+	MaxRedeliveries   int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
+	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
+	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
+	TLS               QueueTLS      `mapstructure:"tls"`
+	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
 	// Celery's tools beyond tasks: queue declarations, STARTED, remote control, events.
 	QueueArguments  map[string]string `mapstructure:"queue_arguments" doc:"arguments of the task queues dsys creates, e.g. x-max-priority: 10 (queues that exist are used as declared)"`
 	TrackStarted    bool              `mapstructure:"track_started" doc:"publish a STARTED state when a task begins (Celery's task_track_started)"`

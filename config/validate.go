@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // validate checks ranges and enumerations once every value has its type.
@@ -25,6 +26,7 @@ func (l *Loaded) validate() error {
 		{"queue.concurrency", c.Queue.Concurrency > 0, "expected a positive integer"},
 		{"queue.prefetch", c.Queue.Prefetch >= 0, "expected zero (= concurrency) or more"},
 		{"queue.result_expires", c.Queue.ResultExpires >= 0, "expected a duration of zero or more"},
+		{"queue.visibility_timeout", c.Queue.VisibilityTimeout >= 3*time.Second, "expected a duration of at least 3s"},
 		{"queue.max_redeliveries", c.Queue.MaxRedeliveries >= 0, "expected zero or more"},
 		{"queue.shutdown_timeout", c.Queue.ShutdownTimeout >= 0, "expected a duration of zero or more"},
 		{"queue.max_message_size", c.Queue.MaxMessageSize > 0, "expected a positive size"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 // syncBuffer is a log sink tests can read while the worker writes.
@@ -45,7 +48,7 @@ func dialAMQPLog(t testing.TB, url string, log *slog.Logger) *amqp.Transport {
 
 type harness struct {
 	t     *testing.T
-	b     *amqp.Transport
+	b     broker.Transport
 	queue string
 	reg   *queue.Registry
 	logs  *syncBuffer
@@ -62,7 +65,31 @@ func newHarness(t *testing.T) *harness {
 func newHarnessOn(t *testing.T, url string) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
-	b := dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return newHarnessWith(t, logs, dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+}
+
+// newSQLiteHarness is a harness on an embedded broker in a file of the test's own.
+func newSQLiteHarness(t *testing.T) *harness {
+	t.Helper()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "queue.db"),
+		sqlite.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarnessWith(t, logs, b)
+}
+
+// eachTransport runs a test on RabbitMQ and on the embedded broker.
+func eachTransport(t *testing.T, test func(t *testing.T, h *harness)) {
+	t.Run("amqp", func(t *testing.T) { test(t, newHarness(t)) })
+	t.Run("sqlite", func(t *testing.T) { test(t, newSQLiteHarness(t)) })
+}
+
+func newHarnessWith(t *testing.T, logs *syncBuffer, b broker.Transport) *harness {
+	t.Helper()
 	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
 	if err := queue.RegisterBuiltins(h.reg); err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func (b *Transport) forget(queue string) {
 type listener struct {
 	t    *Transport
 	name string
-	cons *amqpConsumer
+	cons *rawConsumer
 	out  chan *broker.Message
 	once sync.Once
 }
@@ -132,9 +132,9 @@ func (l *listener) Messages() <-chan *broker.Message { return l.out }
 
 func (l *listener) pump() {
 	defer close(l.out)
-	for d := range l.cons.Deliveries() {
-		m := d.Message
-		l.out <- &m
+	for rd := range l.cons.out {
+		l.out <- &broker.Message{ContentType: rd.d.ContentType, ContentEncoding: rd.d.ContentEncoding,
+			CorrelationID: rd.d.CorrelationId, ReplyTo: rd.d.ReplyTo, Headers: fromTable(rd.d.Headers), Body: rd.d.Body}
 	}
 }
 
