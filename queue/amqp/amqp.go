@@ -365,6 +365,8 @@ func (b *Transport) declareOn(conn *amqp091.Connection, q queueSpec) error {
 			return err
 		}
 		return ch.QueueBind(q.name, q.name, q.name, false, nil)
+	case q.claimed:
+		return b.declareClaimed(conn, ch, q.name)
 	case q.kind == broker.DeadLetterQueue:
 		_, err := ch.QueueDeclare(q.name, true, false, false, false, nil)
 		return err

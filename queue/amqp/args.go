@@ -3,6 +3,8 @@ package amqp
 import (
 	"strconv"
 	"strings"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
 // stringArguments are RabbitMQ queue arguments whose values are strings
@@ -47,4 +49,30 @@ func argumentValue(key, v string) any {
 		return false
 	}
 	return v
+}
+
+// declareClaimed declares a task queue's "<Q>.claimed", where a worker's
+// claimed tasks wait for its runner. When queue_arguments give task queues
+// an x-max-priority, it gets the same, so that the runner takes the
+// highest-priority claimed task first and priorities are honoured across
+// the claim (tasks claimed while the worker is busy would otherwise run
+// in claim order). One that exists is used as it was declared (one
+// declared before queue_arguments changed keeps its order until deleted).
+func (b *Transport) declareClaimed(conn *amqp091.Connection, ch *amqp091.Channel, name string) error {
+	if _, err := ch.QueueDeclarePassive(name, false, false, false, false, nil); err == nil {
+		return nil
+	} else if !isNotFound(err) {
+		return err
+	}
+	ch, err := conn.Channel() // the 404 closed the channel
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	var args amqp091.Table
+	if p, ok := b.opts.QueueArguments["x-max-priority"]; ok {
+		args = amqp091.Table{"x-max-priority": p}
+	}
+	_, err = ch.QueueDeclare(name, true, false, false, false, args)
+	return err
 }
