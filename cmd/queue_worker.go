@@ -185,7 +185,15 @@ func logBanner(app *App, queues []string, reg *queue.Registry) {
 	if _, embedded := sqlite.PathFromURL(cfg.Broker); embedded {
 		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672//")
 	}
-	attrs = append(attrs, "queues", strings.Join(queues, ","), "concurrency", cfg.Concurrency, "tasks", strings.Join(reg.Names(), ","))
+	// Celery's canvas tasks (celery.map, …) are served too; like celery
+	// inspect registered, the banner leaves them out.
+	var names []string
+	for _, n := range reg.Names() {
+		if !strings.HasPrefix(n, "celery.") {
+			names = append(names, n)
+		}
+	}
+	attrs = append(attrs, "queues", strings.Join(queues, ","), "concurrency", cfg.Concurrency, "tasks", strings.Join(names, ","))
 	app.Log.Info("queue: worker starting", attrs...)
 }
 
