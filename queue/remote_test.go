@@ -21,6 +21,7 @@ import (
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
 )
 
@@ -368,8 +369,12 @@ func TestCeleryInspectAndControlDsysWorker(t *testing.T) {
 	if r := ids(tools.inspect(node, "revoked")); !contains(r, queued.ID) || !contains(r, running.ID) {
 		t.Errorf("revoked: %v", r)
 	}
-	// Remembered: the same id sent again is not run.
-	again, err := c.Submit(h.ctx(), &celery.Task{ID: queued.ID, Name: "add", Args: []any{n("1"), n("1")}})
+	// Remembered: a task revoked before it arrives is not run.
+	later := testenv.UniqueName(t, "later")
+	if out, err := tools.cli("control", "revoke", later, "-t", "5", "-d", node); err != nil || !strings.Contains(out, "flagged as revoked") {
+		t.Fatalf("celery control revoke: %v\n%s", err, out)
+	}
+	again, err := c.Submit(h.ctx(), &celery.Task{ID: later, Name: "add", Args: []any{n("1"), n("1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -693,4 +698,88 @@ func TestDsysClientKwargsCanvasAgainstCeleryWorker(t *testing.T) {
 			t.Errorf("group member %s = %v, %v; want %s", ar.ID, v, err, want)
 		}
 	}
+}
+
+// What does not need broadcasts holds on every transport, the embedded
+// broker included: keyword arguments, tracebacks, STARTED, the canvas,
+// new-style errbacks and revoked ids.
+func TestCeleryBreadthOnEachTransport(t *testing.T) {
+	eachTransport(t, func(t *testing.T, h *harness) {
+		w, _ := h.startWorker(queue.WorkerConfig{TrackStarted: true, Concurrency: 2})
+		c := h.newClient()
+		if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2")}, Kwargs: map[string]any{"y": n("40")}}); err != nil || v != n("42") {
+			t.Errorf("add(2, y=40) = %v, %v", v, err)
+		}
+		_, err := h.get(c, &celery.Task{Name: "fail", Kwargs: map[string]any{"message": "boom"}})
+		var re *celery.RemoteError
+		if !errors.As(err, &re) || !strings.HasSuffix(re.Traceback, "dsys.errors.TaskError: boom\n") {
+			t.Errorf("fail(message='boom'): %v, traceback %q", err, re.Traceback)
+		}
+		add := map[string]any{"task": "add", "args": []any{}, "kwargs": map[string]any{}, "options": map[string]any{}}
+		if v, err := h.get(c, &celery.Task{Name: "celery.starmap", Kwargs: map[string]any{"task": add,
+			"it": []any{[]any{n("1"), n("2")}, []any{n("3"), n("4")}}}}); err != nil || fmt.Sprint(v) != "[3 7]" {
+			t.Errorf("celery.starmap = %v, %v", v, err)
+		}
+		// add(1, 1) | group(add(10), add(20)): the group's members answer.
+		a, b := c.Result(testenv.UniqueName(t, "a")), c.Result(testenv.UniqueName(t, "b"))
+		member := func(id, arg string) map[string]any {
+			return map[string]any{"task": "add", "args": []any{n(arg)}, "kwargs": map[string]any{},
+				"options": map[string]any{"task_id": id, "reply_to": c.ReplyTo()}}
+		}
+		typ := "group"
+		g := celery.Signature{Task: "celery.group", SubtaskType: &typ, Kwargs: map[string]any{"tasks": []any{member(a.ID, "10"), member(b.ID, "20")}},
+			Options: map[string]any{"task_id": testenv.UniqueName(t, "g")}}
+		eb := c.Result(testenv.UniqueName(t, "errback"))
+		ebSig := celery.Signature{Task: "echo", Options: map[string]any{"task_id": eb.ID, "reply_to": c.ReplyTo()}}
+		if _, err := c.Submit(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Chain: []celery.Signature{g}}); err != nil {
+			t.Fatal(err)
+		}
+		failed, err := c.Submit(h.ctx(), &celery.Task{Name: "fail", Args: []any{"for the errback"}, Errbacks: []celery.Signature{ebSig}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ar, want := range map[*queue.AsyncResult]string{a: "12", b: "22"} {
+			if v, err := ar.Get(h.ctx()); err != nil || fmt.Sprint(v) != want {
+				t.Errorf("group member = %v, %v; want %s", v, err, want)
+			}
+		}
+		if v, err := eb.Get(h.ctx()); err != nil {
+			t.Errorf("errback: %v", err)
+		} else if args, _ := v.([]any); len(args) != 3 || args[0].(map[string]any)["id"] != failed.ID ||
+			args[1].(map[string]any)["exc_type"] != "TaskError" || !strings.HasPrefix(fmt.Sprint(args[2]), "Traceback") {
+			t.Errorf("errback got %v, want (request, exc, traceback)", v)
+		}
+		revoked := testenv.UniqueName(t, "revoked")
+		w.Revoke(revoked)
+		ar, err := c.Submit(h.ctx(), &celery.Task{ID: revoked, Name: "add", Args: []any{n("1"), n("1")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		revokedWith(t, c, ar, "revoked")
+		// STARTED, then SUCCESS, on a subscription of the test's own.
+		sub, err := h.b.Results().Subscribe(h.ctx(), broker.SubscribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		if _, err := c.Send(h.ctx(), &celery.Task{Name: "sleep", Args: []any{n("1")}, ReplyTo: sub.ReplyTo()}); err != nil {
+			t.Fatal(err)
+		}
+		var states []string
+		for len(states) == 0 || states[len(states)-1] != "SUCCESS" {
+			select {
+			case r := <-sub.Results():
+				res, err := celery.DecodeResult(r.Body, r.TaskID) // rpc:// says the state in the body only
+				if err != nil {
+					t.Fatal(err)
+				}
+				states = append(states, string(res.State))
+			case <-h.ctx().Done():
+				t.Fatalf("states seen %v, no SUCCESS", states)
+			}
+		}
+		if fmt.Sprint(states) != "[STARTED SUCCESS]" {
+			t.Errorf("states %v, want STARTED then SUCCESS", states)
+		}
+	})
 }
