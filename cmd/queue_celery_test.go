@@ -94,3 +94,16 @@ func TestQueueWorkerHelpShowsCeleryFlags(t *testing.T) {
 		t.Errorf("queue --help does not tell of remote control, events and queue arguments:\n%s", out)
 	}
 }
+
+// On the embedded broker the worker says that remote control and events
+// are not available, and serves.
+func TestQueueWorkerEmbeddedSaysNoRemoteControl(t *testing.T) {
+	broker := embeddedEnv(t)
+	w := startWorkerProc(t, broker...)
+	if !strings.Contains(w.log.String(), "remote control (celery inspect, celery control, celery status) and events (celery events, Flower) are not available") {
+		t.Errorf("the worker on the embedded broker does not say remote control is unavailable:\n%s", w.log.String())
+	}
+	if out, errOut, code := runDsys(t, "", append([]string{"queue", "submit", "--wait", "add", "2", "--kwarg", "y=3"}, broker...)...); code != 0 || out != "5\n" {
+		t.Fatalf("submit --wait add 2 --kwarg y=3 on the embedded broker: %q %q exit %d", out, errOut, code)
+	}
+}
