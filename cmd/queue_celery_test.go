@@ -33,7 +33,7 @@ func TestQueueWorkerAnswersCeleryTools(t *testing.T) {
 	t.Cleanup(func() {
 		if c, err := amqp091.Dial(brokerURL); err == nil {
 			if ch, err := c.Channel(); err == nil {
-				for _, ex := range []string{control + ".pidbox", "reply." + control + ".pidbox", events} {
+				for _, ex := range []string{control + ".pidbox", "reply." + control + ".pidbox", events, q} {
 					_ = ch.ExchangeDelete(ex, false, false)
 				}
 			}

@@ -111,6 +111,7 @@ func TestBroadcastRefusedLeavesTasksAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Delete(context.Background(), q)
+	defer ch.ExchangeDelete(q, false, false)
 	err = b.Broadcast(ctx, broker.Exchange{Name: name, Kind: broker.Fanout}, "", &broker.Message{Body: []byte("x")})
 	var ae *amqp091.Error
 	if !errors.As(err, &ae) || ae.Code != amqp091.PreconditionFailed {
@@ -187,6 +188,7 @@ func TestQueueArgumentsAndPriorities(t *testing.T) {
 	}
 	defer raw.Close()
 	ch, _ := raw.Channel()
+	defer ch.ExchangeDelete(q, false, false)
 	if _, err := ch.QueueDeclare(q, true, false, false, false, amqp091.Table{"x-max-priority": int32(10)}); err != nil {
 		t.Fatalf("the queue was not declared with x-max-priority 10: %v", err)
 	}
