@@ -174,7 +174,7 @@ func TestComputeClusterPrintsWhatLocalPrints(t *testing.T) {
 		n := 0
 		for _, w := range j.Workers {
 			n += w.Chunks
-			if !strings.HasPrefix(w.Node, "dsys@") || w.PID <= 0 {
+			if !strings.HasPrefix(w.Node, "celery@") || w.PID <= 0 {
 				t.Errorf("worker %+v", w)
 			}
 		}
@@ -289,7 +289,7 @@ func TestComputeClusterFailingChunk(t *testing.T) {
 		}
 		w := b.workers(t, 1)[0]
 		o := <-done
-		re := regexp.MustCompile(`^dsys: compute: chunk (\d) \(block (\d),0 of 4,1\) failed on worker dsys@\S+ \(pid (\d+)\): ` +
+		re := regexp.MustCompile(`^dsys: compute: chunk (\d) \(block (\d),0 of 4,1\) failed on worker celery@\S+ \(pid (\d+)\): ` +
 			regexp.QuoteMeta(path) + `: no such file or directory\n$`)
 		m := re.FindStringSubmatch(o.errOut)
 		if o.code != ExitUsage || o.out != "" || m == nil || m[3] != fmt.Sprint(w.cmd.Process.Pid) {

@@ -104,7 +104,7 @@ func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 func (e *env) startWorker(t *testing.T, node string, cfg cluster.WorkerConfig) (stop func()) {
 	t.Helper()
 	b := e.dial(t)
-	cfg.Node, cfg.Transport = node, b
+	cfg.Node, cfg.Markers = node, func() broker.Transport { return b }
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", node)
 	cfg.Logger = log
 	reg := queue.NewRegistry()

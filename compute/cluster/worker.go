@@ -22,9 +22,10 @@ import (
 type WorkerConfig struct {
 	// Node names the worker in chunk results (its queue.WorkerConfig.Hostname).
 	Node string
-	// Transport is where job markers are looked up, so that the chunks of
-	// a job that ended are discarded; nil: every chunk is computed.
-	Transport broker.Transport
+	// Markers returns the transport where job markers are looked up, so
+	// that the chunks of a job that ended are discarded (the worker's own,
+	// known once dialled); nil, or a nil transport: every chunk is computed.
+	Markers func() broker.Transport
 	// Logger gets a line per discarded job (nil = discard).
 	Logger *slog.Logger
 }
@@ -121,7 +122,11 @@ func decodeArgs(t *celery.Task) (*chunkArgs, error) {
 // discarded reports whether the job is known to have ended, and starts a
 // look at its marker when the last one is old.
 func (w *chunkWorker) discarded(id string) bool {
-	if w.cfg.Transport == nil {
+	if w.cfg.Markers == nil {
+		return false
+	}
+	t := w.cfg.Markers()
+	if t == nil {
 		return false
 	}
 	now := time.Now()
@@ -140,17 +145,17 @@ func (w *chunkWorker) discarded(id string) bool {
 	j.seen = now
 	if !j.dead && !j.checking && now.Sub(j.checked) > recheckAfter {
 		j.checking = true
-		go w.check(id, j)
+		go w.check(t, id, j)
 	}
 	return j.dead
 }
 
 // check looks up a job's marker: gone, or empty, means the job ended. An
 // answer that is not clear (the broker unreachable) leaves the job alive.
-func (w *chunkWorker) check(id string, j *jobState) {
+func (w *chunkWorker) check(t broker.Transport, id string, j *jobState) {
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
-	info, err := w.cfg.Transport.Inspect(ctx, JobMarker(id))
+	info, err := t.Inspect(ctx, JobMarker(id))
 	dead := errors.Is(err, broker.ErrQueueNotFound) || (err == nil && info.Ready == 0)
 	w.mu.Lock()
 	defer w.mu.Unlock()
