@@ -308,3 +308,60 @@ func TestComputeClusterRefusesStdin(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C ends a cluster job at once (exit 130), and the workers that come
+// later discard its chunks instead of computing them all.
+func TestComputeClusterInterruptDiscardsChunks(t *testing.T) {
+	clusterBrokers(t, func(t *testing.T, b *clusterBroker) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		type outcome struct {
+			out, errOut string
+			code        int
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			out, errOut, code := runDsysContext(t, ctx, "", append([]string{"compute", "var", "--shape", "400,100000",
+				"--chunks", "1,100000", "--cluster"}, b.args...)...)
+			done <- outcome{out, errOut, code}
+		}()
+		tr := b.dial(t)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if info, err := tr.Inspect(context.Background(), b.q); err == nil && info.Ready == 400 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the 400 chunks were not queued within 30s")
+			}
+			time.Sleep(20 * time.Millisecond) // polling a broker count, bounded by deadline
+		}
+		cancel()
+		var o outcome
+		select {
+		case o = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the client did not stop within 10s of the interrupt")
+		}
+		if o.code != ExitInterrupted || o.out != "" {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want %d and nothing", o.code, o.out, o.errOut, ExitInterrupted)
+		}
+		w := b.workers(t, 1, "--log-level", "debug")[0]
+		deadline = time.Now().Add(60 * time.Second)
+		for {
+			if info, err := tr.Inspect(context.Background(), b.q); err == nil && info.Ready == 0 && info.Unacked <= 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the interrupted job's chunks were still queued after 60s")
+			}
+			time.Sleep(50 * time.Millisecond) // polling a broker count, bounded by deadline
+		}
+		log := w.log.String()
+		revoked, ran := strings.Count(log, "TaskRevokedError"), strings.Count(log, "state=SUCCESS")
+		if revoked == 0 || ran >= 400 {
+			t.Fatalf("the late worker discarded %d chunks and computed %d of 400", revoked, ran)
+		}
+		t.Logf("the late worker discarded %d chunks and computed %d", revoked, ran)
+	})
+}
