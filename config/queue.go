@@ -9,6 +9,7 @@ type Queue struct {
 	Concurrency     int           `mapstructure:"concurrency" auto:"the number of CPUs" doc:"tasks a worker runs at once"`
 	Prefetch        int           `mapstructure:"prefetch" doc:"unacknowledged messages a worker holds; 0 means equal to concurrency"`
 	ResultExpires   time.Duration `mapstructure:"result_expires" doc:"how long an unread reply queue lives"`
+	ResultBackend   string        `mapstructure:"result_backend" doc:"where results go: empty = the broker's own store (rpc:// on RabbitMQ, the same Redis on redis://), rpc://, or redis://[:password@]host[:port][/db] (Celery's Redis result backend)"`
 	MaxRedeliveries int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
 	MaxMessageSize  ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
