@@ -15,6 +15,7 @@ import (
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/redis"
 )
 
 // newQueueCmd is the `dsys queue` group; it adds its subcommands.
@@ -32,7 +33,7 @@ times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead
 
 // addBrokerFlag adds --broker, bound to queue.broker.
 func addBrokerFlag(c *cobra.Command) {
-	c.Flags().String("broker", "", "broker URL: amqp://, amqps:// or pyamqp://user:password@host:port/vhost (queue.broker)")
+	c.Flags().String("broker", "", "broker URL: amqp://, amqps://, pyamqp://user:password@host:port/vhost, or redis://[:password@]host[:port][/db] (queue.broker)")
 	bindFlag(c, "broker", "queue.broker")
 }
 
@@ -55,6 +56,9 @@ func queueNames(s string) ([]string, error) {
 // dialBroker connects to the configured broker.
 func dialBroker(ctx context.Context, app *App) (broker.Transport, error) {
 	cfg := app.Config.Queue
+	if redis.IsURL(cfg.Broker) {
+		return dialRedis(ctx, app)
+	}
 	uri, err := amqp.NormalizeURL(cfg.Broker)
 	if err != nil {
 		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))

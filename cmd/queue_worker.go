@@ -33,8 +33,9 @@ func newQueueWorkerCmd(app *App) *cobra.Command {
 sleep, fail) under their own names, and the tasks of queue.tasks (a built-in under
 a Celery name such as tasks.add, or a command run without a shell).
 
-Results go back over Celery's rpc:// protocol, so Python Celery clients and
-dsys submit both work. One log line per task (id, name, state, duration) goes to
+Results go to queue.result_backend as Celery's workers send them (rpc:// reply
+queues on RabbitMQ, celery-task-meta-<id> keys on Redis), so Python Celery
+clients and dsys submit both read them. One log line per task (id, name, state, duration) goes to
 stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
 queue.shutdown_timeout and requeues the rest; a second signal requeues at once.`,
 		Example: `  dsys queue worker
@@ -46,6 +47,7 @@ queue.shutdown_timeout and requeues the rest; a second signal requeues at once.`
 	}
 	f := c.Flags()
 	addBrokerFlag(c)
+	addResultBackendFlag(c)
 	f.String("queue", "", "queues to consume, comma-separated (queue.queue)")
 	f.Int("concurrency", 0, "tasks run at once (queue.concurrency)")
 	f.Int("prefetch", 0, "unacknowledged messages held; 0 = concurrency (queue.prefetch)")
@@ -119,6 +121,11 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		return err
 	}
 	defer b.Close()
+	results, closeResults, err := resultBackend(ctx, app, b)
+	if err != nil {
+		return err
+	}
+	defer closeResults()
 	maxRedeliveries := cfg.MaxRedeliveries
 	if maxRedeliveries == 0 {
 		maxRedeliveries = -1 // library: none allowed
@@ -132,6 +139,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		MaxMessageSize:  int(cfg.MaxMessageSize),
 		Hostname:        fmt.Sprintf("dsys@%s", host),
+		Results:         results,
 		Logger:          app.Log,
 		Metrics:         metrics,
 	})
