@@ -3,6 +3,8 @@ package redis_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +105,47 @@ func TestChordAcrossDsysAndCeleryWorkers(t *testing.T) {
 	got := h.runPeer(120*time.Second, "chord", "40")
 	if got["ok"] != 1560.0 { // sum of 2i for i < 40
 		t.Fatalf("chord across workers: %v", got)
+	}
+}
+
+// A mixed pool, a dsys worker and a Celery worker on one Redis queue:
+// every task runs once, on one of them, and its result arrives once.
+func TestMixedPoolEveryResultOnce(t *testing.T) {
+	h := newHarness(t)
+	h.startWorker(queue.WorkerConfig{Concurrency: 2})
+	cw := h.startCeleryWorker("2", "prefork")
+	c := h.newClient()
+	const total = 300
+	tasks := make([]*celery.Task, total)
+	for i := range tasks {
+		tasks[i] = &celery.Task{Name: "tasks.add", Args: []any{n(strconv.Itoa(i)), n("1")}}
+	}
+	ars, err := c.SendAll(h.ctx(), tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([]int, total)
+	if err := queue.Gather(h.ctx(), ars, func(i int, r *celery.Result, err error) error {
+		if err != nil || r.Value != n(strconv.Itoa(i+1)) {
+			return fmt.Errorf("task %d: %v, %v", i, r, err)
+		}
+		seen[i]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range seen {
+		if k != 1 {
+			t.Fatalf("result of task %d arrived %d times", i, k)
+		}
+	}
+	// Celery's prefork parent logs a run after its child stored the result.
+	runs := func() (int, int) {
+		return strings.Count(h.logs.String(), "name=tasks.add state=SUCCESS"), strings.Count(cw.log.String(), "succeeded in")
+	}
+	waitFor(t, 10*time.Second, "every run to be logged", func() bool { a, b := runs(); return a+b >= total })
+	ours, theirs := runs()
+	if ours+theirs != total || ours == 0 || theirs == 0 {
+		t.Fatalf("runs: %d by dsys + %d by Celery, want %d in all, by both", ours, theirs, total)
 	}
 }

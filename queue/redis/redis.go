@@ -121,6 +121,10 @@ func dial(ctx context.Context, rawURL string, opts Options) (*conn, error) {
 		ro.TLSConfig = tc
 	}
 	ro.DialTimeout = opts.DialTimeout
+	// RESP2, as redis-py (Celery) speaks it: go-redis's RESP3 push
+	// handling peeks for notifications before each reply, which stalled a
+	// blocking BLMOVE for good under load.
+	ro.Protocol = 2
 	// The transport retries on its own, with its backoff, and tells the
 	// caller when Redis is down; go-redis's own retries would only hide it.
 	ro.MaxRetries = -1
