@@ -155,7 +155,9 @@ func TestLongTaskKeepsItsLease(t *testing.T) {
 	}
 }
 
-func queueSpec(name string) broker.QueueSpec { return broker.QueueSpec{Name: name, Kind: broker.TaskQueue} }
+func queueSpec(name string) broker.QueueSpec {
+	return broker.QueueSpec{Name: name, Kind: broker.TaskQueue}
+}
 
 // addAll submits tasks add(i, i) for i in [from, to) and checks their results.
 func (h *harness) addAll(c *queue.Client, from, to int) {
