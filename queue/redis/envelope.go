@@ -171,9 +171,10 @@ func typedNumbers(v any) any {
 	return v
 }
 
-// encodeEnvelope writes m as kombu writes a message published to the
-// anonymous exchange with routing key queue, with a new delivery tag.
-func encodeEnvelope(m *broker.Message, queue, tag string, started int) ([]byte, error) {
+// encodeEnvelope writes m as kombu writes a message published to an
+// exchange ("" for the anonymous one, which routes to the queue named by
+// the routing key) with a routing key and a new delivery tag.
+func encodeEnvelope(m *broker.Message, exchange, routingKey, tag string, started int) ([]byte, error) {
 	b := make([]byte, 0, 320+len(m.Body)*4/3+64*len(m.Headers))
 	b = append(b, `{"body": "`...)
 	b = base64.StdEncoding.AppendEncode(b, m.Body)
@@ -203,8 +204,10 @@ func encodeEnvelope(m *broker.Message, queue, tag string, started int) ([]byte, 
 		b = append(b, `, "expiration": `...)
 		b = appendJSONString(b, m.Expiration)
 	}
-	b = append(b, `, "delivery_info": {"exchange": "", "routing_key": `...)
-	b = appendJSONString(b, queue)
+	b = append(b, `, "delivery_info": {"exchange": `...)
+	b = appendJSONString(b, exchange)
+	b = append(b, `, "routing_key": `...)
+	b = appendJSONString(b, routingKey)
 	b = append(b, `}, "priority": `...)
 	b = strconv.AppendInt(b, int64(m.Priority), 10)
 	b = append(b, `, "body_encoding": "base64", "delivery_tag": `...)

@@ -52,7 +52,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		Headers: map[string]any{"i": int32(-3), "big": int64(1) << 40, "f": 2.0, "s": "x\ny", "n": nil, "l": []any{int32(1), "a"},
 			"m": map[string]any{"k": true}},
 		Body: []byte{0, 1, 2, 255}}
-	raw, err := encodeEnvelope(m, "q", "tag-1", 3)
+	raw, err := encodeEnvelope(m, "", "q", "tag-1", 3)
 	if err != nil {
 		t.Fatal(err)
 	}

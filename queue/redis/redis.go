@@ -88,6 +88,7 @@ func (o *Options) defaults() {
 type conn struct {
 	rdb  *goredis.Client
 	url  string // redacted, for messages
+	db   int    // the database number (kombu's fanout channels name it)
 	opts Options
 	log  *slog.Logger
 
@@ -129,7 +130,7 @@ func dial(ctx context.Context, rawURL string, opts Options) (*conn, error) {
 	// caller when Redis is down; go-redis's own retries would only hide it.
 	ro.MaxRetries = -1
 	ro.PoolSize = max(ro.PoolSize, 32)
-	c := &conn{rdb: goredis.NewClient(ro), url: broker.RedactURL(rawURL), opts: opts, log: opts.Logger,
+	c := &conn{rdb: goredis.NewClient(ro), url: broker.RedactURL(rawURL), db: ro.DB, opts: opts, log: opts.Logger,
 		up: make(chan struct{}), done: make(chan struct{})}
 	pctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
@@ -282,6 +283,7 @@ type Transport struct {
 
 	mu        sync.Mutex
 	consumers map[*consumer]struct{}
+	listeners map[*listener]struct{}
 	janitor   bool // the restore loop runs
 }
 
@@ -295,7 +297,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Transport, error) 
 	if err != nil {
 		return nil, err
 	}
-	t := &Transport{conn: c, k: keys{prefix: c.opts.KeyPrefix}, consumers: map[*consumer]struct{}{}}
+	t := &Transport{conn: c, k: keys{prefix: c.opts.KeyPrefix}, consumers: map[*consumer]struct{}{},
+		listeners: map[*listener]struct{}{}}
 	t.results = newResults(c)
 	t.w = newWriter(c)
 	return t, nil
@@ -369,7 +372,7 @@ type putOp struct {
 
 // put encodes a publishing with a new delivery tag.
 func (t *Transport) put(p broker.Publishing) (putOp, error) {
-	raw, err := encodeEnvelope(p.Message, p.Queue, uuid.NewString(), 0)
+	raw, err := encodeEnvelope(p.Message, "", p.Queue, uuid.NewString(), 0)
 	if err != nil {
 		return putOp{}, err
 	}
@@ -508,9 +511,16 @@ func (t *Transport) Close() error {
 	for c := range t.consumers {
 		cs = append(cs, c)
 	}
+	ls := make([]*listener, 0, len(t.listeners))
+	for l := range t.listeners {
+		ls = append(ls, l)
+	}
 	t.mu.Unlock()
 	for _, c := range cs {
 		_ = c.Close()
+	}
+	for _, l := range ls {
+		_ = l.Close()
 	}
 	t.w.close()
 	t.results.closeAll()
