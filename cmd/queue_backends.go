@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/dsys-dev/dsys/config"
@@ -19,8 +21,18 @@ func addResultBackendFlag(c *cobra.Command) {
 	bindFlag(c, "result-backend", "queue.result_backend")
 }
 
+// quietRedis silences go-redis's own log lines (it prints every failed
+// dial to stderr); the transport reports connection trouble in the app's
+// log itself.
+var quietRedis sync.Once
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
+
 // dialRedis connects to the Redis broker of queue.broker.
 func dialRedis(ctx context.Context, app *App) (broker.Transport, error) {
+	quietRedis.Do(func() { goredis.SetLogger(discardRedisLog{}) })
 	opts, err := redisOptions(app.Config.Queue, app.Config.Queue.Broker)
 	if err != nil {
 		return nil, err
@@ -69,6 +81,7 @@ func resultBackend(ctx context.Context, app *App, t broker.Transport) (rb broker
 			return nil, nil, err
 		}
 		opts.Logger = app.Log
+		quietRedis.Do(func() { goredis.SetLogger(discardRedisLog{}) })
 		r, err := redis.OpenResults(ctx, url, opts)
 		if err != nil {
 			return nil, nil, queueBackendError("queue.result_backend", err)

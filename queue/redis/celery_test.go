@@ -1,16 +1,22 @@
 package redis_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/celery"
+	"github.com/dsys-dev/dsys/queue/redis"
 )
 
 func n(s string) json.Number { return json.Number(s) }
@@ -147,5 +153,56 @@ func TestMixedPoolEveryResultOnce(t *testing.T) {
 	ours, theirs := runs()
 	if ours+theirs != total || ours == 0 || theirs == 0 {
 		t.Fatalf("runs: %d by dsys + %d by Celery, want %d in all, by both", ours, theirs, total)
+	}
+}
+
+// RabbitMQ carries the tasks, Redis the results (a common Celery setup): a
+// Celery client with broker pyamqp:// and backend redis:// gets its
+// results, chord included, from a dsys worker whose result backend is Redis.
+func TestAMQPBrokerWithRedisResults(t *testing.T) {
+	url := testenv.Redis(t)
+	amqpURL := testenv.RabbitMQ(t)
+	python, script := peer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	tr, err := amqp.Dial(ctx, amqpURL, amqp.Options{ManagementURL: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	results, err := redis.OpenResults(ctx, url, redis.Options{ResultExpires: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer results.Close()
+	h := newHarness(t) // for its registry and logs
+	q := h.queue
+	t.Cleanup(func() {
+		_ = tr.Delete(context.Background(), q)
+		_ = tr.Delete(context.Background(), q+".dead")
+	})
+	w := queue.NewWorker(tr, h.reg, queue.WorkerConfig{Queues: []string{q}, Concurrency: 2, Results: results, Logger: h.logger()})
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	defer func() { stop(); <-done }()
+	select {
+	case <-w.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, python, script, "chord", strings.Replace(amqpURL, "amqp://", "pyamqp://", 1), "-", q, "6")
+	cmd.Env = append(os.Environ(), "CELERY_BACKEND="+url)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("celery chord: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil || got["ok"] != 30.0 { // sum of 2i for i < 6
+		t.Fatalf("chord over RabbitMQ with Redis results: %s (%v)", out, err)
 	}
 }

@@ -7,16 +7,18 @@
     celery_redis_peer.py bench URL PREFIX QUEUE N         submit N add tasks, collect results, print tasks/s
 
 URL is a redis:// URL (broker and backend); PREFIX is kombu's global_keyprefix for the
-broker's keys ("-" for none), so tests share a Redis database without meeting.
+broker's keys ("-" for none), so tests share a Redis database without meeting. With
+CELERY_BACKEND set, URL is only the broker (e.g. pyamqp://…) and results go there.
 """
 import json
+import os
 import sys
 import time
 
 from celery import Celery, chain, chord, group
 
 mode, url, prefix, queue = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-app = Celery("tasks", broker=url, backend=url)
+app = Celery("tasks", broker=url, backend=os.environ.get("CELERY_BACKEND", url))
 app.conf.task_default_queue = queue
 app.conf.broker_connection_retry_on_startup = True
 app.conf.worker_hijack_root_logger = False
