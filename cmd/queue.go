@@ -20,9 +20,10 @@ import (
 
 // newQueueCmd is the `dsys queue` group; it adds its subcommands.
 func newQueueCmd(app *App) *cobra.Command {
-	c := newGroupCmd("queue", "Celery-compatible task queue on RabbitMQ: worker, submit, inspect, purge",
-		`A distributed task queue on RabbitMQ that speaks Celery's message protocol v2 and rpc:// results:
-dsys workers serve Celery clients, and dsys submit talks to Celery workers.
+	c := newGroupCmd("queue", "Celery-compatible task queue on RabbitMQ or Redis: worker, submit, inspect, purge",
+		`A distributed task queue on RabbitMQ or Redis that speaks Celery's message protocol v2, its
+rpc:// results and its Redis result backend: dsys workers serve Celery clients, and dsys submit
+talks to Celery workers.
 
 Delivery is at least once: a worker acknowledges a task only after its result is
 confirmed by the broker; a message redelivered more than queue.max_redeliveries
