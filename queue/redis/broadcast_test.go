@@ -118,4 +118,3 @@ func TestBroadcastReachesKombu(t *testing.T) {
 		})
 	}
 }
-
