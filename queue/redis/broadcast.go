@@ -171,16 +171,7 @@ func (l *listener) receive() {
 	for {
 		msg, err := l.ps.Receive(context.Background())
 		if err != nil {
-			if l.stopped() {
-				return
-			}
-			l.t.failed(err)
-			delay = l.t.backoff(delay)
-			select {
-			case <-time.After(delay):
-			case <-l.stop:
-				return
-			case <-l.t.done:
+			if !l.retry(err, &delay) {
 				return
 			}
 			continue
@@ -206,16 +197,7 @@ func (l *listener) pop() {
 			continue
 		}
 		if err != nil {
-			if l.stopped() {
-				return
-			}
-			l.t.failed(err)
-			delay = l.t.backoff(delay)
-			select {
-			case <-time.After(delay):
-			case <-l.stop:
-				return
-			case <-l.t.done:
+			if !l.retry(err, &delay) {
 				return
 			}
 			continue
@@ -224,6 +206,23 @@ func (l *listener) pop() {
 		if len(kv) == 2 && !l.hand([]byte(kv[1])) {
 			return
 		}
+	}
+}
+
+// retry notes a failed read and backs off; false once stopped.
+func (l *listener) retry(err error, delay *time.Duration) bool {
+	if l.stopped() {
+		return false
+	}
+	l.t.failed(err)
+	*delay = l.t.backoff(*delay)
+	select {
+	case <-time.After(*delay):
+		return true
+	case <-l.stop:
+		return false
+	case <-l.t.done:
+		return false
 	}
 }
 
