@@ -33,9 +33,8 @@ func newQueueWorkerCmd(app *App) *cobra.Command {
 sleep, fail) under their own names, and the tasks of queue.tasks (a built-in under
 a Celery name such as tasks.add, or a command run without a shell).
 
-Results go to queue.result_backend as Celery's workers send them (rpc:// reply
-queues on RabbitMQ, celery-task-meta-<id> keys on Redis), so Python Celery
-clients and dsys submit both read them. One log line per task (id, name, state, duration) goes to
+Results go back over Celery's rpc:// protocol, so Python Celery clients and
+dsys submit both work. One log line per task (id, name, state, duration) goes to
 stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
 queue.shutdown_timeout and requeues the rest; a second signal requeues at once.`,
 		Example: `  dsys queue worker
@@ -133,13 +132,13 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	host, _ := os.Hostname()
 	w := queue.NewWorker(b, reg, queue.WorkerConfig{
 		Queues:          queues,
+		Results:         results,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
 		MaxRedeliveries: maxRedeliveries,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		MaxMessageSize:  int(cfg.MaxMessageSize),
 		Hostname:        fmt.Sprintf("dsys@%s", host),
-		Results:         results,
 		Logger:          app.Log,
 		Metrics:         metrics,
 	})

@@ -26,24 +26,36 @@ type chordMember struct {
 	part     broker.ChordPart
 	callback json.RawMessage // the callback's signature
 	parent   *celery.Task    // the header task: the callback's parent
-	queue    string          // where the callback goes when its signature names no queue
 	complete bool            // this part completed the chord (its callback is in the plan)
 }
 
 // chord notes, for a task of a chord's header that ended (SUCCESS, FAILURE
 // or REVOKED), the part the backend counts; result is the result document's
 // "result" field (the value, or the exception).
-func (r *rules) chord(p *plan, queue string, task *celery.Task, result []byte) {
+func (r *rules) chord(p *plan, task *celery.Task, result []byte) {
 	if task.Group == "" || len(task.Chord) == 0 || string(task.Chord) == "null" || !p.state.Final() {
 		return
 	}
 	p.chord = &chordMember{part: broker.ChordPart{GroupID: task.Group, TaskID: task.ID, Index: task.GroupIndex,
-		State: string(p.state), Result: result}, callback: task.Chord, parent: task, queue: queue}
+		State: string(p.state), Result: result}, callback: task.Chord, parent: task}
+}
+
+// chordOf adds to a plan of a task not run (expired, revoked) its chord
+// part, the exception of its result.
+func (r *rules) chordOf(p *plan, task *celery.Task) *plan {
+	if len(p.commit.Results) > 0 {
+		r.chord(p, task, resultField(p.commit.Results[0].Body))
+	} else {
+		r.chord(p, task, resultField(celery.ErrorResult(task.ID, p.state, celery.Revoked(p.reason), "")))
+	}
+	return p
 }
 
 // chordDone plans the callback of the chord p's task completed; parts are
-// the header's results in group order.
-func (r *rules) chordDone(p *plan, parts []broker.ChordPart, now time.Time) {
+// the header's results in group order; queue is where the callback goes
+// when its signature names none (the header task's queue, as on Celery's
+// workers).
+func (r *rules) chordDone(p *plan, parts []broker.ChordPart, queue string, now time.Time) {
 	cm := p.chord
 	cm.complete = true
 	var sig celery.Signature
@@ -67,11 +79,11 @@ func (r *rules) chordDone(p *plan, parts []broker.ChordPart, now time.Time) {
 		exc := chordError(part)
 		p.commit.Results = append(p.commit.Results, r.errorResult(cb, celery.StateFailure, exc)...)
 		for i := range cb.Errbacks {
-			r.call(p, cm.queue, &cb.Errbacks[i], cb, cb.ID, nil, now)
+			r.call(p, queue, &cb.Errbacks[i], cb, cb.ID, nil, now)
 		}
 		return
 	}
-	r.call(p, cm.queue, &sig, cm.parent, values, nil, now)
+	r.call(p, queue, &sig, cm.parent, values, nil, now)
 }
 
 // chordError is Celery's ChordError for a part that failed:
@@ -128,7 +140,7 @@ func (w *Worker) countChord(ctx context.Context, d *broker.Delivery, p *plan) bo
 		return false
 	}
 	if complete {
-		w.rules.chordDone(p, parts, time.Now())
+		w.rules.chordDone(p, parts, d.Queue, time.Now())
 	}
 	return true
 }

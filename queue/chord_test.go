@@ -36,7 +36,7 @@ func TestChordPartOfFinishedHeaderTask(t *testing.T) {
 	if p.chord == nil || p.chord.part.State != "FAILURE" || !json.Valid(p.chord.part.Result) {
 		t.Fatalf("failure: chord part %+v", p.chord)
 	}
-	if p = r.expired(task, "q"); p.chord == nil || p.chord.part.State != "REVOKED" {
+	if p = r.chordOf(r.expired(task), task); p.chord == nil || p.chord.part.State != "REVOKED" || !json.Valid(p.chord.part.Result) {
 		t.Fatalf("expired: chord part %+v", p.chord)
 	}
 	plain := &celery.Task{ID: "x", Name: "add", ReplyTo: "rq"}
@@ -54,7 +54,7 @@ func TestChordCallback(t *testing.T) {
 	parts := []broker.ChordPart{{TaskID: "part-a", State: "SUCCESS", Result: []byte("1")},
 		{TaskID: "part-b", State: "SUCCESS", Result: []byte("2.5")}, {TaskID: "part-c", State: "SUCCESS", Result: []byte(`"x"`)}}
 	p := r.finished(delivery(t, task, 0), def, task, json.Number("3"), nil, 0, false, planNow)
-	r.chordDone(p, parts, planNow)
+	r.chordDone(p, parts, "q", planNow)
 	if !p.chord.complete || len(p.commit.Publish) != 1 {
 		t.Fatalf("complete chord: %+v", p.commit.Publish)
 	}
@@ -68,7 +68,7 @@ func TestChordCallback(t *testing.T) {
 	failed := append([]broker.ChordPart(nil), parts...)
 	failed[1] = broker.ChordPart{TaskID: "part-b", State: "FAILURE",
 		Result: []byte(`{"exc_type": "ValueError", "exc_message": ["boom"], "exc_module": "builtins"}`)}
-	r.chordDone(p, failed, planNow)
+	r.chordDone(p, failed, "q", planNow)
 	if len(p.commit.Publish) != 0 {
 		t.Fatalf("failed chord sent its callback: %+v", p.commit.Publish)
 	}

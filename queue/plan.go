@@ -21,6 +21,8 @@ import (
 type plan struct {
 	commit  broker.Commit
 	declare []string // queues the published messages go to, declared first as Celery's producer would
+	// chord is the part of a chord's header task that ended, to count (chord.go).
+	chord *chordMember
 
 	// For the log line and the metrics.
 	id, name string
@@ -30,8 +32,7 @@ type plan struct {
 	retries  int    // RETRY: the number of the retry
 	reason   string // REVOKED: why
 	dead     *deadLetter
-	event    event        // what else happened
-	chord    *chordMember // a chord's header task that ended: its part, to count (chord.go)
+	event    event // what else happened
 }
 
 // deadLetter is why a delivery went to "<queue>.dead".
@@ -142,11 +143,9 @@ func (r *rules) unregistered(task *celery.Task) *plan {
 }
 
 // expired answers REVOKED for a task received after its expiry.
-func (r *rules) expired(task *celery.Task, queue string) *plan {
-	p := &plan{id: task.ID, name: task.Name, state: celery.StateRevoked, reason: "expired",
+func (r *rules) expired(task *celery.Task) *plan {
+	return &plan{id: task.ID, name: task.Name, state: celery.StateRevoked, reason: "expired",
 		commit: broker.Commit{Results: r.errorResult(task, celery.StateRevoked, celery.Revoked("expired"))}}
-	r.chord(p, queue, task, resultField(celery.ErrorResult(task.ID, celery.StateRevoked, celery.Revoked("expired"), "")))
-	return p
 }
 
 // delay sends a task not due yet back to the broker until its eta, without
@@ -180,7 +179,7 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 			p.state = celery.StateSuccess
 			p.commit.Results = r.result(task, celery.StateSuccess, celery.ResultBody(task.ID, celery.StateSuccess, raw, nil))
 			r.followUps(p, d.Queue, task, value, nil, now)
-			r.chord(p, d.Queue, task, raw)
+			r.chord(p, task, raw)
 			return p
 		}
 		runErr = celery.Exception("kombu.exceptions", "EncodeError",
@@ -193,7 +192,7 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 		p.dead = &deadLetter{kind: "bad_args", reason: exc.Error()}
 		p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
 		p.commit.Publish = []broker.Publishing{{Queue: d.Queue + ".dead", Message: deadCopy(d, exc.Error())}}
-		r.chord(p, d.Queue, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
+		r.chord(p, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
 		return p
 	}
 	if def.Retries > task.Retries && !errors.Is(runErr, ErrSkipRetry) && !stopping {
@@ -208,7 +207,7 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 	p.state = celery.StateFailure
 	p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
 	r.followUps(p, d.Queue, task, nil, exc, now)
-	r.chord(p, d.Queue, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
+	r.chord(p, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
 	return p
 }
 

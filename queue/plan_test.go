@@ -252,7 +252,7 @@ func TestRulesBeforeRunning(t *testing.T) {
 		p.commit.Settle != broker.Ack {
 		t.Errorf("unregistered: %+v", res)
 	}
-	p = r.expired(task, "q")
+	p = r.expired(task)
 	if res := resultOf(t, p.commit.Results[0]); res.State != celery.StateRevoked || res.Err.Type != "TaskRevokedError" {
 		t.Errorf("expired: %+v", res)
 	}

@@ -326,7 +326,7 @@ func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
 	}
 	w.m.incReceived(def.Name)
 	if !task.Expires.IsZero() && time.Now().After(task.Expires) {
-		return task, def, w.rules.expired(task, d.Queue)
+		return task, def, w.rules.chordOf(w.rules.expired(task), task)
 	}
 	if !task.ETA.IsZero() && time.Until(task.ETA) > holdETA {
 		return task, def, w.rules.delay(task)
