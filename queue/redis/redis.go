@@ -138,8 +138,36 @@ func dial(ctx context.Context, rawURL string, opts Options) (*conn, error) {
 		c.rdb.Close()
 		return nil, fmt.Errorf("%w: %s: %v", broker.ErrUnreachable, c.url, err)
 	}
+	if err := c.checkVersion(pctx); err != nil {
+		c.rdb.Close()
+		return nil, err
+	}
 	close(c.up)
 	return c, nil
+}
+
+// minVersion is the oldest Redis dsys speaks to: BLMOVE and ZMSCORE came
+// with 6.2.
+var minVersion = [2]int{6, 2}
+
+// checkVersion refuses a Redis older than minVersion, saying so.
+func (c *conn) checkVersion(ctx context.Context) error {
+	info, err := c.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", broker.ErrUnreachable, c.url, err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		var major, minor int
+		if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err == nil &&
+			(major < minVersion[0] || major == minVersion[0] && minor < minVersion[1]) {
+			return fmt.Errorf("queue: Redis at %s is version %s; dsys needs %d.%d or later", c.url, v, minVersion[0], minVersion[1])
+		}
+	}
+	return nil
 }
 
 // connErr reports whether err means Redis could not be reached (as
