@@ -89,7 +89,7 @@ bench: build bench-compute bench-zmq bench-queue
 bench-compute: build
 	./bench/compute/run.sh $(RUNS)
 
-## bench-zmq: PUSH/PULL throughput and REQ/REP latency, dsys beside libzmq (C) and pyzmq
+## bench-zmq: PUSH/PULL throughput, REQ/REP latency, CURVE and proxies, dsys beside libzmq (C) and pyzmq
 bench-zmq: build
 	@echo "== zmq benchmark (bench/zmq/run.sh; REPS=5 by default)" >&2
 	@bench/zmq/run.sh $(BIN)

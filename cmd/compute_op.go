@@ -1,21 +1,18 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dsys-dev/dsys/compute"
-	"github.com/dsys-dev/dsys/compute/npy"
 )
 
 // computeOptions are the flags of `dsys compute OP`.
@@ -31,13 +28,16 @@ type computeOptions struct {
 	dist       compute.Dist
 	rng        compute.RNG
 	daskCompat bool
-	format     string
+	format     compute.Format
 	dtype      string
 	column     string
 	delimiter  byte
 	out        string
-	shapeSet   bool
-	chunksSet  bool
+	// which flags were given, for the checks that need the input's format
+	shapeSet, chunksSet, dtypeSet, columnSet, delimSet bool
+	// ignoredStdin names the flag that chose the random array while stdin
+	// holds data (a warning says so).
+	ignoredStdin string
 }
 
 var opHelp = map[compute.Op]string{
@@ -53,26 +53,34 @@ var opHelp = map[compute.Op]string{
 
 const computeLong = `%s of an array, reduced chunk by chunk in parallel.
 
-Input (FILE or - for stdin):
+Input (FILE, or - for stdin):
   none           a lazily generated random array (--shape, --chunks, --seed,
                  --dist, --rng); default 10000,10000 in 1000,1000 chunks
   .npy           NumPy files, versions 1.0-3.0; f8 f4 f2 i8 i4 i2 i1 u8 u4 u2
-                 u1 b1 in either byte order, C or Fortran order, any rank
+                 u1 b1 in either byte order, C or Fortran order, any rank;
+                 recognised by their magic bytes too (on stdin as well)
   .csv, .tsv     delimited text; every numeric column is reduced on its own
                  (or --column NAME|INDEX); a header line is detected
   text           numbers separated by whitespace or newlines (the default
-                 for stdin and other files)
+                 for stdin and other files); --column N takes field N of
+                 each line
   --format raw   raw binary values: --dtype f8 --shape R,C
 
+Stdin: without FILE, the random-array flags (--seed, --dist, --rng,
+--dask-compat, --shape without --format) select the random array and stdin
+is never read (a warning says so when it holds data); otherwise --format, or
+a stdin that is a pipe or a file, makes stdin the input.
+
 Results print as the shortest string that reads back as the same float64 (as
-Python prints them). With --axis, one value per line, or --out FILE.npy.
+Python prints them); sums, minima and maxima of integers print as exact
+integers. With --axis, one value per line, or --out FILE.npy.
 --rng dask reproduces Dask's da.random.seed(N); da.random.random(shape,
 chunks) values; add --dask-compat and mean and sum print Dask's very digits.`
 
 func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 	var (
-		shape, chunks, dist, rng, delimiter string
-		axis                                int
+		shape, chunks, dist, rng, delimiter, format string
+		axis                                        axisFlag
 	)
 	opts := &computeOptions{op: op}
 	c := &cobra.Command{
@@ -86,12 +94,23 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
   dsys compute ` + op.String() + ` prices.csv --column close`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 1 {
+			var err error
+			if opts.format, err = compute.ParseFormat(format); err != nil {
+				return usageErrorf("--format: %s", trimComputePrefix(err))
+			}
+			flag := randomFlagGiven(c)
+			switch {
+			case len(args) == 1:
 				opts.input = args[0]
-			} else if !randomFlagSet(c) && stdinHasData(app.IO.In) {
+			case opts.format != compute.FormatAuto:
+				opts.input = "-" // --format describes the data on stdin
+			case flag != "":
+				if stdinHasData(app.IO.In) {
+					opts.ignoredStdin = flag
+				}
+			case stdinHasData(app.IO.In):
 				opts.input = "-" // seq 1 10 | dsys compute mean
 			}
-			var err error
 			if c.Flags().Changed("shape") || opts.input == "" {
 				if opts.shape, err = compute.ParseShape(shape); err != nil {
 					return usageErrorf("--shape: %s", trimComputePrefix(err))
@@ -99,15 +118,13 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 			}
 			switch {
 			case c.Flags().Changed("chunks"):
-				if opts.chunks, err = compute.ParseShape(chunks); err != nil {
+				if opts.chunks, err = compute.ParseChunks(chunks); err != nil {
 					return usageErrorf("--chunks: %s", trimComputePrefix(err))
 				}
 			case opts.input == "":
 				opts.chunks = defaultChunks(opts.shape)
 			}
-			if c.Flags().Changed("axis") {
-				opts.axis = []int{axis}
-			}
+			opts.axis = axis.axes
 			if opts.ddof < 0 {
 				return usageErrorf("--ddof: must be 0 or more, got %d", opts.ddof)
 			}
@@ -134,11 +151,6 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 			if opts.out != "" && op == compute.Stats {
 				return usageErrorf("--out: stats has several values per element; use mean, std, ... with --out")
 			}
-			switch opts.format {
-			case "", "npy", "csv", "tsv", "raw", "text":
-			default:
-				return usageErrorf("--format: want npy, csv, tsv, raw or text, got %q", opts.format)
-			}
 			if opts.input != "" {
 				for _, f := range randomOnlyFlags {
 					if c.Flags().Changed(f) {
@@ -146,49 +158,99 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 					}
 				}
 			}
-			opts.shapeSet, opts.chunksSet = c.Flags().Changed("shape"), c.Flags().Changed("chunks")
+			fl := c.Flags()
+			opts.shapeSet, opts.chunksSet, opts.dtypeSet = fl.Changed("shape"), fl.Changed("chunks"), fl.Changed("dtype")
+			opts.columnSet, opts.delimSet = fl.Changed("column"), fl.Changed("delimiter")
 			return runCompute(c.Context(), app, opts)
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&shape, "shape", "10000,10000", "array shape of the random array or of --format raw, e.g. 10000,10000")
-	f.StringVar(&chunks, "chunks", "1000,1000", "chunk shape; edge chunks are smaller when it does not divide the shape (default for files: contiguous chunks of compute.chunk_bytes)")
-	f.IntVar(&axis, "axis", 0, "reduce along this axis only (negative counts from the end); the result is an array")
+	f.StringVar(&chunks, "chunks", "1000,1000", "chunk shape, -1 for a whole axis; edge chunks are smaller when it does not divide the shape (default for files: contiguous chunks of compute.chunk_bytes)")
+	f.Var(&axis, "axis", "reduce along these axes only, e.g. 0 or 0,1 (negative counts from the end); the result is an array")
 	f.BoolVar(&opts.skipNaN, "skipna", false, "ignore NaN values (like numpy.nanmean); without it NaN propagates")
 	f.Uint64Var(&opts.seed, "seed", 0, "random seed: the same seed, shape and chunks give the same values with any --workers")
 	f.StringVar(&dist, "dist", "uniform", "random distribution: uniform ([0,1)) or normal (standard)")
 	f.StringVar(&rng, "rng", "fast", "random generator: fast, or dask (Dask's legacy RandomState values: uniform bit for bit, normal to within 3 ulp)")
 	f.BoolVar(&opts.daskCompat, "dask-compat", false, "sum and combine like NumPy 1.24 / Dask 2022.12, so mean and sum print Dask's digits")
 	f.Int("workers", 0, "chunks reduced in parallel (default: compute.workers, the number of CPUs)")
-	f.StringVar(&opts.format, "format", "", "input format: npy, csv, tsv, raw or text (default: from the file name; text for stdin)")
+	f.StringVar(&format, "format", "", "input format: "+strings.Join(compute.FormatNames(), ", ")+" (default: from the file name or its content; text for stdin)")
 	f.StringVar(&opts.dtype, "dtype", "f8", "dtype of --format raw: f8 f4 f2 i8 i4 i2 i1 u8 u4 u2 u1 b1, '>' prefix for big-endian")
-	f.StringVar(&opts.column, "column", "", "CSV/TSV: reduce only this column, by header name or 0-based index")
+	f.StringVar(&opts.column, "column", "", "CSV/TSV: reduce only this column, by header name or 0-based index; text: this 0-based field of each line")
 	f.StringVar(&delimiter, "delimiter", "", `CSV field delimiter (default "," for csv, "\t" for tsv)`)
-	f.StringVar(&opts.out, "out", "", "write the result array to this .npy file (v1.0, '<f8'), atomically")
+	f.StringVar(&opts.out, "out", "", "write the result array to this .npy file (v1.0; '<f8', or '<i8' for integers): a regular file is replaced atomically, anything else written in place")
 	if op == compute.Var || op == compute.Std || op == compute.Stats {
-		f.IntVar(&opts.ddof, "ddof", 0, "delta degrees of freedom: the divisor is N-ddof (0 as NumPy; 1 for the sample variance)")
+		f.IntVar(&opts.ddof, "ddof", 0, "delta degrees of freedom: the divisor is max(N-ddof, 0) (0 as NumPy; 1 for the sample variance)")
 	}
 	bindFlag(c, "workers", "compute.workers")
+	completeFlag(c, "rng", "fast\twyrand per chunk, about 1 ns a value", "dask\tDask's legacy RandomState values")
+	completeFlag(c, "dist", "uniform\tuniform on [0, 1)", "normal\tstandard normal")
+	completeFlag(c, "format", "npy\tNumPy .npy file", "csv\tcomma-separated values", "tsv\ttab-separated values",
+		"raw\traw binary values (--dtype, --shape)", "text\tnumbers separated by whitespace")
+	completeFlag(c, "dtype", strings.Fields(npyDTypes)...)
 	return c
+}
+
+// npyDTypes are the dtypes --dtype completes.
+const npyDTypes = "f8 f4 f2 i8 i4 i2 i1 u8 u4 u2 u1 b1 >f8 >f4 >f2 >i8 >i4 >i2 >u8 >u4 >u2"
+
+// completeFlag completes flag's value from a fixed list ("value\tdescription").
+func completeFlag(c *cobra.Command, flag string, values ...string) {
+	_ = c.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// axisFlag is --axis: one comma-separated list of axes, given once.
+type axisFlag struct {
+	axes []int
+	set  bool
+}
+
+func (a *axisFlag) String() string {
+	parts := make([]string, len(a.axes))
+	for i, x := range a.axes {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a *axisFlag) Type() string { return "axes" }
+
+func (a *axisFlag) Set(s string) error {
+	if a.set {
+		return errors.New("given twice: list several axes in one flag, as --axis 0,1")
+	}
+	a.set = true
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("want axes as integers separated by commas, e.g. 0 or 0,-1")
+		}
+		a.axes = append(a.axes, n)
+	}
+	return nil
 }
 
 // randomOnlyFlags only make sense for the random array.
 var randomOnlyFlags = []string{"seed", "dist", "rng", "dask-compat"}
 
-// randomFlagSet reports whether a flag that only makes sense for the random
-// array was given: then a piped stdin is not read.
-func randomFlagSet(c *cobra.Command) bool {
+// randomFlagGiven names the first flag given that selects the random array
+// ("" if none): the random-only flags, and --shape without --format.
+func randomFlagGiven(c *cobra.Command) string {
 	for _, f := range randomOnlyFlags {
 		if c.Flags().Changed(f) {
-			return true
+			return "--" + f
 		}
 	}
-	return c.Flags().Changed("shape") && !c.Flags().Changed("format")
+	if c.Flags().Changed("shape") && !c.Flags().Changed("format") {
+		return "--shape"
+	}
+	return ""
 }
 
-// stdinHasData reports whether stdin is a pipe or a regular file (so that
-// "seq 1 10 | dsys compute mean" reads it) rather than a terminal or
-// /dev/null. In-process tests pass readers; a zero-length one counts as none.
+// stdinHasData reports whether stdin is a pipe, a socket or a regular file
+// (so that "seq 1 10 | dsys compute mean" reads it) rather than a terminal
+// or /dev/null. In-process tests pass readers; a zero-length one counts as
+// none.
 func stdinHasData(in io.Reader) bool {
 	switch r := in.(type) {
 	case *os.File:
@@ -215,100 +277,70 @@ func defaultChunks(shape []int) []int {
 	return c
 }
 
-// computeSource opens what opts describe. The closer releases files.
-func computeSource(app *App, opts *computeOptions) (compute.Source, func(), error) {
+// computeSource opens what opts describe; the closer releases it. For an
+// input file it also refuses --out naming that file.
+func computeSource(ctx context.Context, app *App, opts *computeOptions) (compute.Source, func(), error) {
 	noop := func() {}
-	cfg := app.Config.Compute
-	fo := compute.FileOptions{Chunks: opts.chunks, ChunkBytes: int(cfg.ChunkBytes)}
 	if opts.input == "" {
-		if opts.format != "" {
-			return nil, noop, usageErrorf("--format %s needs an input file or - for stdin", opts.format)
-		}
 		r, err := compute.NewRandom(opts.shape, opts.chunks, opts.seed, opts.dist, opts.rng)
 		return r, noop, err
 	}
-	format := opts.format
-	if format == "" {
-		switch strings.ToLower(filepath.Ext(opts.input)) {
-		case ".npy":
-			format = "npy"
-		case ".csv":
-			format = "csv"
-		case ".tsv", ".tab":
-			format = "tsv"
-		default:
-			format = "text"
-		}
+	app.Log.Debug("compute: opening the input", "input", opts.input, "format", opts.format.String())
+	in, err := compute.OpenInput(ctx, opts.input, app.IO.In, opts.format)
+	if err != nil {
+		return nil, noop, err
 	}
-	var file *os.File
-	name := opts.input
-	if opts.input == "-" {
-		f, ok := app.IO.In.(*os.File)
-		if ok {
-			file = f
-		}
-		name = "-"
+	closeIn := func() { in.Close() }
+	fail := func(err error) (compute.Source, func(), error) {
+		closeIn()
+		return nil, noop, err
 	}
-	open := func() (*os.File, func(), error) {
-		if file != nil {
-			return file, noop, nil
-		}
-		f, err := os.Open(opts.input)
-		if err != nil {
-			return nil, noop, withExitCode(ExitUsage, fmt.Errorf("compute: %w", err))
-		}
-		return f, func() { f.Close() }, nil
+	if opts.out != "" && in.SameFile(opts.out) {
+		return fail(usageErrorf("--out %s is the input %s: refusing to overwrite the data being read", opts.out, in.Name))
 	}
-	if opts.shapeSet && format != "raw" {
-		return nil, noop, usageErrorf("--shape applies to the random array and --format raw, not to %s input", format)
+	format := in.Format
+	isArray := format == compute.FormatNPY || format == compute.FormatRaw
+	switch {
+	case opts.shapeSet && format != compute.FormatRaw:
+		return fail(usageErrorf("--shape applies to the random array and --format raw, not to %s input", format))
+	case opts.chunksSet && !isArray:
+		return fail(usageErrorf("--chunks applies to random, .npy and raw input, not to %s input (see compute.block_bytes)", format))
+	case opts.dtypeSet && format != compute.FormatRaw:
+		return fail(usageErrorf("--dtype applies to --format raw, not to %s input (a .npy file names its dtype)", format))
+	case opts.columnSet && isArray:
+		return fail(usageErrorf("--column applies to CSV and text input, not to %s input (use --axis)", format))
+	case opts.delimSet && format != compute.FormatCSV && format != compute.FormatTSV:
+		return fail(usageErrorf("--delimiter applies to CSV and TSV input, not to %s input", format))
 	}
-	if opts.chunksSet && format != "raw" && format != "npy" {
-		return nil, noop, usageErrorf("--chunks applies to random, .npy and raw input, not to %s input (see compute.block_bytes)", format)
-	}
+	cfg := app.Config.Compute
+	fo := compute.FileOptions{Chunks: opts.chunks, ChunkBytes: int(cfg.ChunkBytes)}
 	switch format {
-	case "npy", "raw":
-		if opts.input == "-" && file == nil {
-			return nil, noop, usageErrorf("--format %s from stdin needs a file or pipe on stdin", format)
-		}
-		f, closeF, err := open()
-		if err != nil {
-			return nil, noop, err
-		}
+	case compute.FormatNPY, compute.FormatRaw:
 		var a *compute.ArrayFile
-		if format == "npy" {
-			a, err = compute.NewNPY(f, name, fo)
+		if format == compute.FormatNPY {
+			a, err = in.NPY(ctx, fo)
 		} else {
-			a, err = compute.NewRaw(f, name, opts.dtype, opts.shape, fo)
+			var shape []int
+			if opts.shapeSet {
+				shape = opts.shape
+			}
+			a, err = in.Raw(opts.dtype, shape, fo)
 		}
 		if err != nil {
-			closeF()
-			return nil, noop, err
+			return fail(err)
 		}
-		return a, func() { a.Close(); closeF() }, nil
-	case "csv", "tsv", "text":
-		var r = app.IO.In
-		closeF := noop
-		if opts.input != "-" {
-			f, c, err := open()
-			if err != nil {
-				return nil, noop, err
-			}
-			r, closeF = f, c
-		}
-		if format == "text" {
-			return &compute.Text{R: r, Name: name, BlockBytes: int(cfg.BlockBytes)}, closeF, nil
-		}
-		d := opts.delimiter
-		if d == 0 && format == "tsv" {
-			d = '\t'
-		}
-		return &compute.CSV{R: r, Name: name, Delimiter: d, Column: opts.column, BlockBytes: int(cfg.BlockBytes)}, closeF, nil
+		return a, func() { a.Close(); closeIn() }, nil
+	case compute.FormatText:
+		return in.Text(opts.column, int(cfg.BlockBytes)), closeIn, nil
 	}
-	return nil, noop, usageErrorf("--format: unknown format %q", format)
+	return in.CSV(opts.delimiter, opts.column, int(cfg.BlockBytes)), closeIn, nil
 }
 
 func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
-	src, closeSrc, err := computeSource(app, opts)
+	if opts.ignoredStdin != "" {
+		app.Log.Warn("stdin is not read: " + opts.ignoredStdin + " selects the random array (give - as the input to reduce stdin)")
+	}
+	src, closeSrc, err := computeSource(ctx, app, opts)
 	if err != nil {
 		return classifyCompute(err)
 	}
@@ -326,21 +358,21 @@ func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
 		return classifyCompute(err)
 	}
 	app.Log.Debug("compute: done", "op", opts.op.String(), "elapsed", elapsed, "workers", workers)
+	for _, s := range res.Skipped {
+		app.Log.Warn(fmt.Sprintf("%s:%d:%d: column %q is not numeric (its first value is %q): skipped", opts.input, s.Line, s.Col, s.Name, s.Value))
+	}
 	if opts.out != "" {
-		if err := npy.WriteFile(opts.out, res.Shape, res.Values()); err != nil {
-			return err
+		if err := compute.WriteNPY(ctx, opts.out, res); err != nil {
+			return classifyCompute(err)
 		}
 	}
 	if app.JSON() {
-		return app.PrintJSON(computeJSON(res, opts, elapsed, workers))
+		return writeComputeJSON(app.IO.Out, res, opts, elapsed, workers)
 	}
 	if opts.out != "" {
 		return nil // the values went to the file
 	}
-	var buf bytes.Buffer
-	writeComputeText(&buf, res)
-	_, err = app.IO.Out.Write(buf.Bytes())
-	return err
+	return writeComputeText(app.IO.Out, res)
 }
 
 // classifyCompute maps the library's input errors to exit status 2.
@@ -349,111 +381,6 @@ func classifyCompute(err error) error {
 		return withExitCode(ExitUsage, err)
 	}
 	return err
-}
-
-// writeComputeText prints a result: one value, one value per line, or for
-// stats "name value" lines (a table with a header for arrays).
-func writeComputeText(b *bytes.Buffer, res *compute.Result) {
-	if res.Op == compute.Stats {
-		s := res.Summaries()
-		if len(res.Shape) == 0 {
-			v := s[0]
-			fmt.Fprintf(b, "count\t%d\nmean\t%s\nstd\t%s\nmin\t%s\nmax\t%s\n", v.Count,
-				compute.FormatFloat(v.Mean), compute.FormatFloat(v.Std),
-				compute.FormatValue(v.Min, res.Integer), compute.FormatValue(v.Max, res.Integer))
-			return
-		}
-		if res.Names != nil {
-			b.WriteString("column\t")
-		}
-		b.WriteString("count\tmean\tstd\tmin\tmax\n")
-		for i, v := range s {
-			if res.Names != nil {
-				b.WriteString(res.Names[i] + "\t")
-			}
-			fmt.Fprintf(b, "%d\t%s\t%s\t%s\t%s\n", v.Count, compute.FormatFloat(v.Mean), compute.FormatFloat(v.Std),
-				compute.FormatValue(v.Min, res.Integer), compute.FormatValue(v.Max, res.Integer))
-		}
-		return
-	}
-	integer := res.IsInteger(res.Op)
-	for i, v := range res.Values() {
-		if res.Names != nil {
-			b.WriteString(res.Names[i] + "\t")
-		}
-		b.WriteString(compute.FormatValue(v, integer))
-		b.WriteByte('\n')
-	}
-}
-
-// jsonNumber is a float for JSON: a number, or "nan"/"inf"/"-inf", which
-// JSON cannot hold as numbers.
-func jsonNumber(v float64, integer bool) any {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return compute.FormatFloat(v)
-	}
-	if integer && v == math.Trunc(v) && math.Abs(v) < 1<<63 {
-		return int64(v)
-	}
-	return v
-}
-
-func computeJSON(res *compute.Result, opts *computeOptions, elapsed time.Duration, workers int) map[string]any {
-	input := opts.input
-	if input == "" {
-		input = "random"
-	}
-	m := map[string]any{
-		"op":        res.Op.String(),
-		"input":     input,
-		"shape":     res.Input.Shape,
-		"chunks":    res.Input.Chunks,
-		"elapsed_s": math.Round(elapsed.Seconds()*1e6) / 1e6,
-		"workers":   workers,
-	}
-	if len(opts.axis) > 0 {
-		m["axis"] = opts.axis[0]
-	}
-	if opts.input == "" {
-		m["seed"], m["dist"], m["rng"] = opts.seed, opts.dist.String(), opts.rng.String()
-	}
-	if opts.daskCompat {
-		m["dask_compat"] = true
-	}
-	if opts.out != "" {
-		m["out"] = opts.out
-	}
-	if res.Names != nil {
-		m["columns"] = res.Names
-	}
-	m["result_shape"] = res.Shape
-	if res.Op == compute.Stats {
-		var rows []map[string]any
-		for _, s := range res.Summaries() {
-			rows = append(rows, map[string]any{
-				"count": s.Count, "mean": jsonNumber(s.Mean, false), "std": jsonNumber(s.Std, false),
-				"min": jsonNumber(s.Min, res.Integer), "max": jsonNumber(s.Max, res.Integer),
-			})
-		}
-		if len(res.Shape) == 0 {
-			m["result"] = rows[0]
-		} else {
-			m["result"] = rows
-		}
-		return m
-	}
-	integer := res.IsInteger(res.Op)
-	vals := res.Values()
-	if len(res.Shape) == 0 {
-		m["result"] = jsonNumber(vals[0], integer)
-		return m
-	}
-	out := make([]any, len(vals))
-	for i, v := range vals {
-		out[i] = jsonNumber(v, integer)
-	}
-	m["result"] = out
-	return m
 }
 
 func trimComputePrefix(err error) string {

@@ -4,12 +4,14 @@ import "github.com/spf13/cobra"
 
 // newZmqCmd is the `dsys zmq` group; it adds its subcommands.
 func newZmqCmd(app *App) *cobra.Command {
-	c := newGroupCmd("zmq", "ZeroMQ messaging: serve, send, push, pull, pub, sub, dealer, router, pair, worker, bench",
+	c := newGroupCmd("zmq", "ZeroMQ messaging: serve, send, push, pull, pub, sub, dealer, router, pair, worker, proxy, keygen, bench",
 		`ZeroMQ messaging on the ZMTP 3 wire protocol, interoperable with libzmq peers such as pyzmq.
 
 Every socket command takes --bind EP and --connect EP (repeatable; tcp://host:port,
 ipc://path, inproc://name), --timeout, --count, --framing for stdin/stdout
-(line, null, raw, frames) and -o json for output (one object per message).`)
+(line, null, raw, frames, json), -o json for output (one object per message),
+--monitor for connection events, PLAIN (--plain-*) or CURVE (--curve-*, keys from
+'dsys zmq keygen') security.`)
 	c.AddCommand(
 		longRunning(newZmqServeCmd(app)),
 		newZmqSendCmd(app),
@@ -21,6 +23,8 @@ ipc://path, inproc://name), --timeout, --count, --framing for stdin/stdout
 		newZmqStreamCmd(app, "router"),
 		newZmqStreamCmd(app, "pair"),
 		longRunning(newZmqWorkerCmd(app)),
+		longRunning(newZmqProxyCmd(app)),
+		newZmqKeygenCmd(app),
 		newZmqBenchCmd(app),
 	)
 	return c

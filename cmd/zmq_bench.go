@@ -39,7 +39,7 @@ in the style of libzmq's perf/: local-thr (PULL, times --messages from the first
   dsys zmq bench --role remote-thr --connect tcp://localhost:5600 --messages 5000000`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.parse(c); err != nil {
+			if err := o.parse(c, app); err != nil {
 				return err
 			}
 			if o.size < 0 || o.messages < 2 || o.roundTrips < 1 {
@@ -88,19 +88,25 @@ in the style of libzmq's perf/: local-thr (PULL, times --messages from the first
 func runZmqBench(ctx context.Context, app *App, o *zmqBenchOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	opts := zmqOptions(app)
+	opts, err := zmqOptions(app, &o.zmqFlags)
+	if err != nil {
+		return err
+	}
+	if opts.Curve != nil && o.role == "all" {
+		return usageErrorf("CURVE benchmarks need a --role: the in-process runs have no server and client keys")
+	}
 	switch o.role {
 	case "local-thr":
 		return benchLocalThr(ctx, app, o, opts, o.bind, o.connect, "external")
 	case "remote-thr":
-		s, err := openZmq(app, msg.Push, opts, o.bind, o.connect)
+		s, err := openZmq(app, &o.zmqFlags, msg.Push, opts, o.bind, o.connect)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
 		return zmqError(msg.SendThroughput(ctx, s, o.messages, o.size))
 	case "local-lat":
-		s, err := openZmq(app, msg.Rep, opts, o.bind, o.connect)
+		s, err := openZmq(app, &o.zmqFlags, msg.Rep, opts, o.bind, o.connect)
 		if err != nil {
 			return err
 		}
@@ -173,7 +179,7 @@ func benchPair(ctx context.Context, app *App, o *zmqBenchOptions, opts msg.Optio
 }
 
 func benchLocalThr(ctx context.Context, app *App, o *zmqBenchOptions, opts msg.Options, bind, connect []string, label string) error {
-	s, err := openZmq(app, msg.Pull, opts, bind, connect)
+	s, err := openZmq(app, &o.zmqFlags, msg.Pull, opts, bind, connect)
 	if err != nil {
 		return err
 	}
@@ -186,7 +192,7 @@ func benchLocalThr(ctx context.Context, app *App, o *zmqBenchOptions, opts msg.O
 }
 
 func benchRemoteLat(ctx context.Context, app *App, o *zmqBenchOptions, opts msg.Options, bind, connect []string, label string) error {
-	s, err := openZmq(app, msg.Req, opts, bind, connect)
+	s, err := openZmq(app, &o.zmqFlags, msg.Req, opts, bind, connect)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,18 +12,20 @@ import (
 
 type zmqWorkerOptions struct {
 	zmqFlags
-	pull, push []string
-	exec       []string
+	pull, push  []string
+	exec        []string
+	execTimeout time.Duration
 }
 
 func newZmqWorkerCmd(app *App) *cobra.Command {
 	o := &zmqWorkerOptions{}
-	var execFlag string
+	var execFlag bool
 	c := &cobra.Command{
 		Use:   "worker --pull EP --push EP --exec CMD [ARG...]",
 		Short: "A pipeline worker: pull tasks, run a command per task, push each result",
 		Long: `A pipeline worker ("divide and conquer" in the ZeroMQ guide): it pulls tasks from
---pull, runs CMD once per task with the task on its stdin (never through a shell), and pushes
+--pull, runs CMD once per task with the task on its stdin (never through a shell; --exec comes
+last, every argument after it is the command's), and pushes
 the command's stdout (one trailing newline dropped) to --push. A task whose command fails is
 logged and its result is "ERROR: ..." (every task yields one result). Endpoints connect;
 prefix one with @ to bind it instead.
@@ -35,13 +38,13 @@ task is processed exactly once, spread round-robin over the workers.`,
   seq 100 | dsys zmq push --bind tcp://*:5557 --peers 2`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.parse(c); err != nil {
+			if err := o.parse(c, app); err != nil {
 				return err
 			}
-			if len(o.pull) == 0 || len(o.push) == 0 || execFlag == "" {
+			if len(o.pull) == 0 || len(o.push) == 0 || !execFlag {
 				return usageErrorf("worker needs --pull EP, --push EP and --exec CMD")
 			}
-			argv, err := execArgv(execFlag, args)
+			argv, err := execArgv(args)
 			if err != nil {
 				return err
 			}
@@ -57,7 +60,10 @@ task is processed exactly once, spread round-robin over the workers.`,
 	addZmqFlags(c, &o.zmqFlags, false)
 	c.Flags().StringArrayVar(&o.pull, "pull", nil, "endpoint tasks come from (repeatable; @EP binds)")
 	c.Flags().StringArrayVar(&o.push, "push", nil, "endpoint results go to (repeatable; @EP binds)")
-	c.Flags().StringVar(&execFlag, "exec", "", "command run once per task: task on stdin, result from stdout")
+	c.Flags().BoolVar(&execFlag, "exec", false, "run the command that follows (CMD [ARG...], to the end of the line) per task: task on stdin, result from stdout")
+	c.Flags().DurationVar(&o.execTimeout, "exec-timeout", 0, "kill a command that runs longer; its result is ERROR (0: no limit)")
+	// Everything after --exec CMD belongs to the command, dashes included.
+	c.Flags().SetInterspersed(false)
 	return c
 }
 
@@ -75,15 +81,19 @@ func splitEndpoints(eps []string) (bind, connect []string) {
 
 func runZmqWorker(ctx context.Context, app *App, o *zmqWorkerOptions) error {
 	z := app.Config.Zmq
-	opts := zmqOptions(app)
+	opts, err := zmqOptions(app, &o.zmqFlags)
+	if err != nil {
+		return err
+	}
+	lim := execLimits{timeout: o.execTimeout, maxOutput: int64(z.MaxMessageSize)}
 	b, cn := splitEndpoints(o.pull)
-	in, err := openZmq(app, msg.Pull, opts, b, cn)
+	in, err := openZmq(app, &o.zmqFlags, msg.Pull, opts, b, cn)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	b, cn = splitEndpoints(o.push)
-	out, err := openZmq(app, msg.Push, opts, b, cn)
+	out, err := openZmq(app, &o.zmqFlags, msg.Push, opts, b, cn)
 	if err != nil {
 		return err
 	}
@@ -93,7 +103,7 @@ func runZmqWorker(ctx context.Context, app *App, o *zmqWorkerOptions) error {
 		if err != nil {
 			return zmqError(err)
 		}
-		result, err := runExec(ctx, o.exec, task, app.IO.ErrOut)
+		result, err := runExec(ctx, o.exec, task, app.IO.ErrOut, lim)
 		taskName := truncate(string(task[0]), 80)
 		msg.Release(task)
 		if ctx.Err() != nil {
@@ -109,5 +119,5 @@ func runZmqWorker(ctx context.Context, app *App, o *zmqWorkerOptions) error {
 			return zmqError(err)
 		}
 	}
-	return nil
+	return zmqError(flushWithin(ctx, out, z.Timeout))
 }

@@ -6,40 +6,42 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/dsys-dev/dsys/compute/npy"
-	"golang.org/x/sys/unix"
 )
 
 // ArrayFile is a binary array on disk or on a stream: a .npy file or raw
-// values. Regular files are memory-mapped and read in parallel, chunk by
-// chunk (little-endian float64 in place, other dtypes decoded a piece at a
-// time), so the data is never copied whole onto the heap. Streams (pipes)
-// are read sequentially, one chunk per worker in flight.
+// values. Regular files are memory-mapped where the OS allows it (read at
+// offsets otherwise) and reduced in parallel, chunk by chunk (little-endian
+// float64 in place, other dtypes decoded a piece at a time), so the data is
+// never copied whole onto the heap. Streams (pipes) are read sequentially,
+// one chunk per worker in flight.
 //
 // A Fortran-order array is reduced as the C-order array of its reversed
 // shape; results come back in the caller's axes and in C order.
 type ArrayFile struct {
-	name    string
-	dtype   npy.DType
-	decode  func([]float64, []byte)
-	shape   []int // as the user sees it
-	fortran bool
-	g       Grid // over the C-order view (reversed shape when fortran)
+	name      string
+	dtype     npy.DType
+	decode    func([]float64, []byte)
+	decodeInt func([]int64, []byte) // integer dtypes
+	shape     []int                 // as the user sees it
+	fortran   bool
+	g         Grid // over the C-order view (reversed shape when fortran)
 
-	data   []byte   // mapped data (nil when streaming)
-	mapped []byte   // whole mapping, for Munmap
-	skew   int      // offset of data in mapped
-	file   *os.File // owned, closed by Close
+	m      *mapping // mapped data, or nil
+	data   []byte   // m's data
+	file   *os.File // read at offsets when not mapped
+	base   int64    // offset of the data in file
+	closer func() error
 	stream *chunkStream
 }
 
 // FileOptions tunes how an ArrayFile is chunked.
 type FileOptions struct {
 	// Chunks sets the chunk shape (in the file's axes); nil picks
-	// contiguous chunks of about ChunkBytes.
+	// contiguous chunks of about ChunkBytes. A size of -1 (or 0) is the
+	// whole axis.
 	Chunks []int
 	// ChunkBytes is the target size of automatic chunks in bytes of
 	// float64 values; 0 means DefaultChunkElems×8 (8 MiB).
@@ -55,49 +57,67 @@ func (o FileOptions) chunkElems() int {
 
 // OpenNPY opens a .npy file; errors name it by path.
 func OpenNPY(path string, o FileOptions) (*ArrayFile, error) {
-	f, err := os.Open(path)
+	in, err := OpenInput(context.Background(), path, nil, FormatNPY)
 	if err != nil {
-		return nil, inputErrWrap(err, "%v", err)
-	}
-	a, err := NewNPY(f, path, o)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	a.file = f
+	a, err := in.NPY(context.Background(), o)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	a.closer = in.Close
 	return a, nil
 }
 
-// NewNPY reads a .npy array from f (a regular file is mapped; anything
-// else is streamed). The caller keeps ownership of f.
-func NewNPY(f *os.File, name string, o FileOptions) (*ArrayFile, error) {
-	h, err := npy.ReadHeader(f)
-	if err != nil {
-		return nil, inputErrWrap(err, "%s: %s", name, trimPkg(err))
-	}
-	return newArrayFile(f, name, h.DType, h.Shape, h.Fortran, h.DataOffset, o, true)
+// NewNPY reads a .npy array from r (a regular file is mapped; anything
+// else is streamed). The caller keeps ownership of r.
+func NewNPY(r io.Reader, name string, o FileOptions) (*ArrayFile, error) {
+	return newInput(name, r).NPY(context.Background(), o)
 }
 
 // OpenRaw opens a file of raw values of dtype (a descr such as "f8",
 // "<i4", ">f4"; no prefix means little-endian). A nil shape means one
 // dimension holding the whole file.
 func OpenRaw(path, dtype string, shape []int, o FileOptions) (*ArrayFile, error) {
-	f, err := os.Open(path)
+	in, err := OpenInput(context.Background(), path, nil, FormatRaw)
 	if err != nil {
-		return nil, inputErrWrap(err, "%v", err)
-	}
-	a, err := NewRaw(f, path, dtype, shape, o)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	a.file = f
+	a, err := in.Raw(dtype, shape, o)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	a.closer = in.Close
 	return a, nil
 }
 
-// NewRaw reads raw values of dtype from f; see OpenRaw. A stream needs a
-// shape.
-func NewRaw(f *os.File, name, dtype string, shape []int, o FileOptions) (*ArrayFile, error) {
+// NPY reads the input as a .npy array; a stream's header is read now, and
+// waiting for it ends when ctx is done.
+func (in *Input) NPY(ctx context.Context, o FileOptions) (*ArrayFile, error) {
+	var hr io.Reader
+	if in.regular {
+		hr = io.NewSectionReader(in.file, in.base, in.size)
+	} else {
+		hr = in.sr.bind(ctx)
+	}
+	h, err := npy.ReadHeader(hr)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, npy.ErrFormat):
+		return nil, inputErrWrap(err, "%s: %s", in.Name, inputMsg(err))
+	default:
+		return nil, fmt.Errorf("compute: reading %s: %w", in.Name, err)
+	}
+	return in.array(h.DType, h.Shape, h.Fortran, h.DataOffset, o, true)
+}
+
+// Raw reads the input as raw values of dtype; see OpenRaw. A stream needs
+// a shape.
+func (in *Input) Raw(dtype string, shape []int, o FileOptions) (*ArrayFile, error) {
 	if dtype == "" {
 		dtype = "f8"
 	}
@@ -107,28 +127,27 @@ func NewRaw(f *os.File, name, dtype string, shape []int, o FileOptions) (*ArrayF
 	}
 	t, err := npy.ParseDescr(d)
 	if err != nil {
-		return nil, inputErrWrap(err, "%s: %s", name, trimPkg(err))
+		return nil, inputErrWrap(err, "%s: %s", in.Name, inputMsg(err))
 	}
 	if shape == nil {
-		st, err := f.Stat()
-		if err != nil || !st.Mode().IsRegular() {
-			return nil, inputErr("%s: raw input from a stream needs --shape", name)
+		if !in.regular {
+			return nil, inputErr("%s: raw input from a stream needs a shape", in.Name)
 		}
-		if st.Size()%int64(t.Size) != 0 {
-			return nil, inputErr("%s: %d bytes is not a whole number of %d-byte %s values", name, st.Size(), t.Size, dtype)
+		if in.size%int64(t.Size) != 0 {
+			return nil, inputErr("%s: %d bytes is not a whole number of %d-byte %s values", in.Name, in.size, t.Size, dtype)
 		}
-		shape = []int{int(st.Size() / int64(t.Size))}
+		shape = []int{int(in.size / int64(t.Size))}
 	}
-	return newArrayFile(f, name, t, shape, false, 0, o, false)
+	return in.array(t, shape, false, 0, o, false)
 }
 
-func newArrayFile(f *os.File, name string, t npy.DType, shape []int, fortran bool, off int64, o FileOptions, isNPY bool) (*ArrayFile, error) {
+func (in *Input) array(t npy.DType, shape []int, fortran bool, off int64, o FileOptions, isNPY bool) (*ArrayFile, error) {
 	n, err := elements(shape)
 	if err != nil {
-		return nil, inputErr("%s: %s", name, trimPkg(err))
+		return nil, inputErr("%s: %s", in.Name, inputMsg(err))
 	}
 	if n > (1<<62)/t.Size {
-		return nil, inputErr("%s: shape %s is too large", name, FormatShape(shape))
+		return nil, inputErr("%s: shape %s is too large", in.Name, FormatShape(shape))
 	}
 	view := append([]int(nil), shape...)
 	chunks := o.Chunks
@@ -146,62 +165,55 @@ func newArrayFile(f *os.File, name string, t npy.DType, shape []int, fortran boo
 	if err != nil {
 		return nil, err
 	}
-	a := &ArrayFile{name: name, dtype: t, decode: t.DecodeFunc(), shape: shape, fortran: fortran, g: g}
+	a := &ArrayFile{name: in.Name, dtype: t, decode: t.DecodeFunc(), shape: shape, fortran: fortran, g: g}
+	if t.Integer() {
+		a.decodeInt = t.DecodeIntFunc()
+	}
 	need := int64(n) * int64(t.Size)
-	st, err := f.Stat()
-	if err == nil && st.Mode().IsRegular() {
-		have := st.Size() - off
+	if in.regular {
+		have := in.size - off
 		if have < need {
 			what := "raw file"
 			if isNPY {
 				what = fmt.Sprintf("header says shape (%s) of %s", FormatShape(shape), t)
 			}
-			return nil, inputErr("%s: truncated: %s needs %d bytes of data, the file has %d", name, what, need, max(have, 0))
+			return nil, inputErr("%s: truncated: %s needs %d bytes of data, the file has %d", in.Name, what, need, max(have, 0))
 		}
 		if !isNPY && have > need {
-			return nil, inputErr("%s: %d bytes of data but shape %s of %s needs %d", name, have, FormatShape(shape), t, need)
+			return nil, inputErr("%s: %d bytes of data but shape %s of %s needs %d", in.Name, have, FormatShape(shape), t, need)
 		}
+		a.file, a.base = in.file, in.base+off
 		if need > 0 {
-			if err := a.mmap(f, off, need); err != nil {
-				return nil, err
+			m, err := mapFile(in.file, a.base, need)
+			switch {
+			case err == nil:
+				a.m, a.data = m, m.data()
+			case !errors.Is(err, errNoMap):
+				return nil, fmt.Errorf("compute: mapping %s: %w", in.Name, err)
 			}
 		}
 		return a, nil
 	}
 	if !isContiguous(g.Shape, g.Chunks) {
-		return nil, inputErr("%s: chunks %s do not follow the stream's order: a pipe needs contiguous chunks (leave --chunks unset)", name, FormatShape(o.Chunks))
+		return nil, inputErr("%s: chunks %s do not follow the stream's order: a pipe needs contiguous chunks (leave the chunks unset)", in.Name, FormatShape(o.Chunks))
 	}
-	a.stream = &chunkStream{r: f, name: name, need: need}
+	a.stream = &chunkStream{sr: in.sr, name: in.Name, need: need}
 	a.stream.cond = sync.NewCond(&a.stream.mu)
 	return a, nil
-}
-
-func (a *ArrayFile) mmap(f *os.File, off, n int64) error {
-	page := int64(os.Getpagesize())
-	base := off / page * page
-	m, err := unix.Mmap(int(f.Fd()), base, int(off-base+n), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("compute: mapping %s: %w", a.name, err)
-	}
-	_ = unix.Madvise(m, unix.MADV_SEQUENTIAL)
-	a.mapped = m
-	a.skew = int(off - base)
-	a.data = m[a.skew:]
-	return nil
 }
 
 // Close unmaps the data and closes the file if the ArrayFile opened it.
 func (a *ArrayFile) Close() error {
 	var err error
-	if a.mapped != nil {
-		err = unix.Munmap(a.mapped)
-		a.mapped, a.data = nil, nil
+	if a.m != nil {
+		err = a.m.close()
+		a.m, a.data = nil, nil
 	}
-	if a.file != nil {
-		if e := a.file.Close(); err == nil {
+	if a.closer != nil {
+		if e := a.closer(); err == nil {
 			err = e
 		}
-		a.file = nil
+		a.closer = nil
 	}
 	return err
 }
@@ -210,23 +222,40 @@ func (a *ArrayFile) Close() error {
 func (a *ArrayFile) Shape() []int     { return a.shape }
 func (a *ArrayFile) DType() npy.DType { return a.dtype }
 
-func (a *ArrayFile) grid() Grid    { return a.g }
-func (a *ArrayFile) integer() bool { return a.dtype.Integer() }
+func (a *ArrayFile) grid() Grid { return a.g }
+func (a *ArrayFile) integer() (bool, bool) {
+	return a.dtype.Integer(), a.dtype.Unsigned64()
+}
+
+// viewOptions maps o's axes onto the C-order view of a Fortran array.
+func (a *ArrayFile) viewOptions(o *Options) (*Options, error) {
+	oo := *o
+	if len(o.Axis) == 0 || !a.fortran {
+		return &oo, nil
+	}
+	rank := len(a.shape)
+	if _, err := o.reduced(rank); err != nil {
+		return nil, err
+	}
+	oo.Axis = make([]int, len(o.Axis))
+	for i, ax := range o.Axis {
+		if ax < 0 {
+			ax += rank
+		}
+		oo.Axis[i] = rank - 1 - ax
+	}
+	return &oo, nil
+}
 
 func (a *ArrayFile) reduce(ctx context.Context, o *Options) (*Result, error) {
-	oo := *o
-	rank := len(a.shape)
-	if len(o.Axis) > 0 && a.fortran {
-		ax, err := o.axis(rank)
-		if err != nil {
-			return nil, err
-		}
-		oo.Axis = []int{rank - 1 - ax}
+	oo, err := a.viewOptions(o)
+	if err != nil {
+		return nil, err
 	}
 	if a.stream != nil {
 		a.stream.reset()
 	}
-	r, err := reduceArray(ctx, a, &oo)
+	r, err := reduceArray(ctx, a, oo)
 	if err != nil {
 		return nil, err
 	}
@@ -234,34 +263,9 @@ func (a *ArrayFile) reduce(ctx context.Context, o *Options) (*Result, error) {
 	if a.fortran {
 		r.Input.Chunks = append([]int(nil), a.g.Chunks...)
 		reverse(r.Input.Chunks)
-		// The result is in the reversed view's C order: reverse back.
-		vshape := r.Shape
-		r.Shape = append([]int(nil), vshape...)
-		reverse(r.Shape)
-		r.Partials = transposeReversed(r.Partials, vshape)
+		r.transposeReversed()
 	}
 	return r, nil
-}
-
-// transposeReversed turns a C-order array of shape vshape into the C-order
-// array of the reversed shape (its full transpose).
-func transposeReversed(p []Partial, vshape []int) []Partial {
-	if len(vshape) <= 1 {
-		return p
-	}
-	out := make([]Partial, len(p))
-	rshape := append([]int(nil), vshape...)
-	reverse(rshape)
-	idx := make([]int, len(vshape))
-	ridx := make([]int, len(vshape))
-	for k := range p {
-		unravel(k, vshape, idx)
-		for i := range idx {
-			ridx[len(idx)-1-i] = idx[i]
-		}
-		out[ravel(ridx, rshape)] = p[k]
-	}
-	return out
 }
 
 func reverse(s []int) {
@@ -270,7 +274,7 @@ func reverse(s []int) {
 	}
 }
 
-func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]float64) error) error {
+func (a *ArrayFile) read(ctx context.Context, k int, w *workerState, fn func([]float64, []int64) error) error {
 	start, size := a.g.Region(k)
 	n := prod(size)
 	if n == 0 {
@@ -283,12 +287,18 @@ func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]fl
 			return err
 		}
 		defer release()
-		return a.pieces(b, n, buf, fn)
+		return a.pieces(b, n, w, fn)
 	}
 	if isContiguous(a.g.Shape, size) {
 		off := ravel(start, a.g.Shape) * isz
-		err := a.pieces(a.data[off:off+n*isz], n, buf, fn)
-		a.release(off, n*isz)
+		b, err := a.bytes(off, n*isz, w)
+		if err != nil {
+			return err
+		}
+		err = a.pieces(b, n, w, fn)
+		if a.m != nil {
+			a.m.release(off, n*isz)
+		}
 		return err
 	}
 	// A general region: runs along the last axis, gathered into pieces.
@@ -296,54 +306,106 @@ func (a *ArrayFile) read(ctx context.Context, k int, buf []float64, fn func([]fl
 	rows := n / size[last]
 	idx := make([]int, len(size))
 	m := 0
+	flush := func() error {
+		var iv []int64
+		if a.decodeInt != nil {
+			iv = w.ints()[:m]
+		}
+		err := fn(w.buf[:m], iv)
+		m = 0
+		return err
+	}
 	for r := range rows {
 		unravel(r*size[last], size, idx)
 		for i := range idx {
 			idx[i] += start[i]
 		}
-		off := ravel(idx, a.g.Shape) * isz
-		row := a.data[off : off+size[last]*isz]
+		row, err := a.bytes(ravel(idx, a.g.Shape)*isz, size[last]*isz, w)
+		if err != nil {
+			return err
+		}
 		for len(row) > 0 {
-			c := min(len(row)/isz, len(buf)-m)
-			a.decode(buf[m:m+c], row[:c*isz])
+			c := min(len(row)/isz, npBlock-m)
+			a.decodeInto(w, m, c, row[:c*isz])
 			m += c
 			row = row[c*isz:]
-			if m == len(buf) {
-				if err := fn(buf); err != nil {
+			if m == npBlock {
+				if err := flush(); err != nil {
 					return err
 				}
-				m = 0
 			}
 		}
 	}
 	if m > 0 {
-		return fn(buf[:m])
+		return flush()
 	}
 	return nil
 }
 
-// release drops the page-table entries of a chunk's pages once the chunk is
-// reduced (MADV_DONTNEED on a read-only shared file mapping: the page cache
-// keeps the data), so the resident set stays near workers × chunk size
-// instead of growing to the file's size.
-func (a *ArrayFile) release(off, n int) {
-	page := os.Getpagesize()
-	lo := (a.skew + off + page - 1) / page * page
-	hi := (a.skew + off + n) / page * page
-	if hi-lo >= 16*page {
-		_ = unix.Madvise(a.mapped[lo:hi], unix.MADV_DONTNEED)
+// view is chunk k's values in place: for a mapped, contiguous chunk of
+// little-endian float64.
+func (a *ArrayFile) view(k int) ([]float64, func(), bool) {
+	if a.data == nil || !a.dtype.Native() {
+		return nil, nil, false
+	}
+	start, size := a.g.Region(k)
+	if !isContiguous(a.g.Shape, size) {
+		return nil, nil, false
+	}
+	n := prod(size)
+	off := ravel(start, a.g.Shape) * 8
+	b := a.data[off : off+n*8]
+	if !npy.Aligned8(b) {
+		return nil, nil, false
+	}
+	return npy.AsFloat64s(b), func() { a.m.release(off, n*8) }, true
+}
+
+// bytes is n bytes of data at off: in the mapping, or read into the
+// worker's buffer.
+func (a *ArrayFile) bytes(off, n int, w *workerState) ([]byte, error) {
+	if a.data != nil {
+		return a.data[off : off+n], nil
+	}
+	if cap(w.raw) < n {
+		w.raw = make([]byte, n)
+	}
+	b := w.raw[:n]
+	if _, err := a.file.ReadAt(b, a.base+int64(off)); err != nil {
+		return nil, fmt.Errorf("compute: reading %s: %w", a.name, err)
+	}
+	return b, nil
+}
+
+// decodeInto decodes c values from b into the worker's piece at m.
+func (a *ArrayFile) decodeInto(w *workerState, m, c int, b []byte) {
+	if a.decodeInt == nil {
+		a.decode(w.buf[m:m+c], b)
+		return
+	}
+	iv := w.ints()[m : m+c]
+	a.decodeInt(iv, b)
+	f := w.buf[m : m+c]
+	if a.dtype.Unsigned64() {
+		for i, v := range iv {
+			f[i] = float64(uint64(v))
+		}
+		return
+	}
+	for i, v := range iv {
+		f[i] = float64(v)
 	}
 }
 
 // pieces hands the n values in b to fn in npBlock pieces: in place for
-// aligned little-endian float64, decoded into buf otherwise.
-func (a *ArrayFile) pieces(b []byte, n int, buf []float64, fn func([]float64) error) error {
+// aligned little-endian float64, decoded otherwise.
+func (a *ArrayFile) pieces(b []byte, n int, w *workerState, fn func([]float64, []int64) error) error {
 	isz := a.dtype.Size
 	if a.dtype.Native() && npy.Aligned8(b) {
 		vals := npy.AsFloat64s(b)
 		for len(vals) > 0 {
 			m := min(len(vals), npBlock)
-			if err := fn(vals[:m]); err != nil {
+			if err := fn(vals[:m], nil); err != nil {
 				return err
 			}
 			vals = vals[m:]
@@ -351,9 +413,13 @@ func (a *ArrayFile) pieces(b []byte, n int, buf []float64, fn func([]float64) er
 		return nil
 	}
 	for n > 0 {
-		m := min(n, len(buf))
-		a.decode(buf[:m], b[:m*isz])
-		if err := fn(buf[:m]); err != nil {
+		m := min(n, npBlock)
+		a.decodeInto(w, 0, m, b[:m*isz])
+		var iv []int64
+		if a.decodeInt != nil {
+			iv = w.ints()[:m]
+		}
+		if err := fn(w.buf[:m], iv); err != nil {
 			return err
 		}
 		b, n = b[m*isz:], n-m
@@ -384,7 +450,7 @@ func isContiguous(shape, size []int) bool {
 // bytes into its own buffer, and lets the next one go on. Chunks are
 // claimed in increasing order, so the wait is short.
 type chunkStream struct {
-	r    io.Reader
+	sr   *streamReader
 	name string
 	need int64 // bytes of data in all
 
@@ -428,12 +494,15 @@ func (s *chunkStream) chunk(ctx context.Context, k, nbytes int) ([]byte, func(),
 		bp = &b
 	}
 	b := (*bp)[:nbytes]
-	got, err := io.ReadFull(s.r, b)
+	got, err := s.sr.readFull(ctx, b)
 	s.read += int64(got)
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 			s.err = inputErr("%s: truncated: expected %d bytes of data, got %d", s.name, s.need, s.read)
-		} else {
+		case ctx.Err() != nil:
+			s.err = ctx.Err()
+		default:
 			s.err = fmt.Errorf("compute: reading %s: %w", s.name, err)
 		}
 		s.cond.Broadcast()
@@ -442,15 +511,4 @@ func (s *chunkStream) chunk(ctx context.Context, k, nbytes int) ([]byte, func(),
 	s.next++
 	s.cond.Broadcast()
 	return b, func() { s.pool.Put(bp) }, nil
-}
-
-// trimPkg drops a "pkg: " prefix from a lower layer's error message.
-func trimPkg(err error) string {
-	s := err.Error()
-	for _, p := range []string{"npy: ", "compute: "} {
-		if t, ok := strings.CutPrefix(s, p); ok {
-			return t
-		}
-	}
-	return s
 }

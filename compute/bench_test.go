@@ -58,10 +58,10 @@ func BenchmarkMinMax(b *testing.B) {
 	}
 }
 
-func BenchmarkSumSquaredDev(b *testing.B) {
+func BenchmarkPairwiseSqDev(b *testing.B) {
 	a := randData(1, npBlock, 0)
 	b.SetBytes(8 * npBlock)
 	for b.Loop() {
-		sumSquaredDev(a, 0.5)
+		pairwiseSqDev(a, 0.5)
 	}
 }

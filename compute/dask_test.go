@@ -15,7 +15,7 @@ type daskCase struct {
 	Shape  []int  `json:"shape"`
 	Chunks []int  `json:"chunks"`
 	Dist   string `json:"dist"`
-	Axis   *int   `json:"axis"`
+	Axis   []int  `json:"axis"`
 }
 
 // TestDaskCompatDigits runs Dask 2022.12 on several seeds, shapes and ragged
@@ -23,7 +23,7 @@ type daskCase struct {
 // DaskCompat reproduces its mean and sum digit for digit.
 func TestDaskCompatDigits(t *testing.T) {
 	py := testenv.Python(t, "dask.array")
-	ax := func(a int) *int { return &a }
+	ax := func(a ...int) []int { return a }
 	cases := []daskCase{
 		{Seed: 0, Shape: []int{1000, 1000}, Chunks: []int{100, 100}, Dist: "uniform"},
 		{Seed: 42, Shape: []int{2000, 3000}, Chunks: []int{700, 1100}, Dist: "uniform"},
@@ -34,6 +34,9 @@ func TestDaskCompatDigits(t *testing.T) {
 		{Seed: 5, Shape: []int{300, 200}, Chunks: []int{64, 50}, Dist: "uniform", Axis: ax(0)},
 		{Seed: 5, Shape: []int{300, 200}, Chunks: []int{64, 50}, Dist: "uniform", Axis: ax(1)},
 		{Seed: 9, Shape: []int{20, 30, 40}, Chunks: []int{7, 9, 11}, Dist: "uniform", Axis: ax(1)},
+		{Seed: 9, Shape: []int{20, 30, 40}, Chunks: []int{7, 9, 11}, Dist: "uniform", Axis: ax(1, 2)},
+		{Seed: 9, Shape: []int{20, 30, 40}, Chunks: []int{7, 9, 11}, Dist: "uniform", Axis: ax(0, -2)},
+		{Seed: 9, Shape: []int{20, 30, 40}, Chunks: []int{7, 9, 11}, Dist: "uniform", Axis: ax(0, 1, 2)},
 	}
 	if testing.Short() {
 		cases = append(cases[:1], cases[2:]...)
@@ -60,9 +63,8 @@ func TestDaskCompatDigits(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Chunk 0's first row starts the array.
-		buf := make([]float64, npBlock)
 		var got []string
-		if err := src.read(t.Context(), 0, buf, func(a []float64) error {
+		if err := src.read(t.Context(), 0, newWorkerState(), func(a []float64, _ []int64) error {
 			if got == nil {
 				for _, v := range a[:min(len(a), 5, c.Chunks[len(c.Chunks)-1])] {
 					got = append(got, FormatFloat(v))
@@ -76,9 +78,7 @@ func TestDaskCompatDigits(t *testing.T) {
 			t.Errorf("case %d: first values %v, dask %v", i, got, want.First[:n])
 		}
 		o := Options{DaskCompat: true, Workers: 3}
-		if c.Axis != nil {
-			o.Axis = []int{*c.Axis}
-		}
+		o.Axis = c.Axis
 		for _, op := range []Op{Mean, Sum} {
 			o.Op = op
 			var vals []string

@@ -3,6 +3,8 @@ package compute
 import (
 	"errors"
 	"fmt"
+
+	"github.com/dsys-dev/dsys/compute/npy"
 )
 
 // ErrInput marks errors caused by the input (malformed numbers, truncated
@@ -30,4 +32,21 @@ func inputErr(format string, args ...any) error {
 // inspect with errors.Is (os.ErrNotExist, npy.ErrFormat).
 func inputErrWrap(err error, format string, args ...any) error {
 	return &inputError{msg: fmt.Sprintf(format, args...), err: err}
+}
+
+// errNoMap says that files cannot be memory-mapped here: read them instead.
+var errNoMap = errors.New("compute: memory mapping is not supported on this OS")
+
+// inputMsg is what an error says without its package prefix: the message of
+// an npy.FormatError or an inputError, for an error naming the file first.
+func inputMsg(err error) string {
+	var fe *npy.FormatError
+	if errors.As(err, &fe) {
+		return fe.Msg
+	}
+	var ie *inputError
+	if errors.As(err, &ie) {
+		return ie.msg
+	}
+	return err.Error()
 }

@@ -25,14 +25,19 @@ func TestFormatFloatLikePythonRepr(t *testing.T) {
 	}
 }
 
-func TestFormatValueIntegers(t *testing.T) {
-	if got := FormatValue(4950, true); got != "4950" {
-		t.Errorf("got %q", got)
+func TestValueText(t *testing.T) {
+	big, _ := parseInt128("-170141183460469231731687303715884105728")
+	cases := []struct {
+		v    Value
+		want string
+	}{
+		{intValue(IntOf(4950)), "4950"}, {floatValue(4950), "4950.0"}, {floatValue(math.NaN()), "nan"},
+		{intValue(UintOf(1<<64 - 1)), "18446744073709551615"}, {intValue(big), "-170141183460469231731687303715884105728"},
+		{intValue(IntOf(-1 << 63)), "-9223372036854775808"},
 	}
-	if got := FormatValue(4950, false); got != "4950.0" {
-		t.Errorf("got %q", got)
-	}
-	if got := FormatValue(math.NaN(), true); got != "nan" {
-		t.Errorf("got %q", got)
+	for _, c := range cases {
+		if got := c.v.String(); got != c.want {
+			t.Errorf("%+v: got %q, want %q", c.v, got, c.want)
+		}
 	}
 }

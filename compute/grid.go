@@ -15,9 +15,9 @@ type Grid struct {
 	Chunks []int
 }
 
-// NewGrid checks shape and chunks and returns their grid. A chunk size of 0
-// (or a missing one) means the whole axis; a chunk larger than the axis is
-// clipped to it.
+// NewGrid checks shape and chunks and returns their grid. A chunk size of
+// -1 (as in Dask), 0 or a missing one means the whole axis; a chunk larger
+// than the axis is clipped to it.
 func NewGrid(shape, chunks []int) (Grid, error) {
 	if _, err := elements(shape); err != nil {
 		return Grid{}, err
@@ -31,10 +31,10 @@ func NewGrid(shape, chunks []int) (Grid, error) {
 		if i < len(chunks) {
 			c = chunks[i]
 		}
-		if c < 0 {
-			return Grid{}, inputErr("chunk size %d on axis %d is negative", c, i)
+		if c < -1 {
+			return Grid{}, inputErr("chunk size %d on axis %d is negative (-1 means the whole axis)", c, i)
 		}
-		if c == 0 || c > n {
+		if c <= 0 || c > n {
 			c = n
 		}
 		g.Chunks[i] = c
@@ -124,7 +124,13 @@ func FormatShape(s []int) string {
 
 // ParseShape reads a comma-separated list of non-negative sizes ("10000,10000";
 // parentheses and spaces are tolerated: "(100, 100)").
-func ParseShape(s string) ([]int, error) {
+func ParseShape(s string) ([]int, error) { return parseSizes(s, false) }
+
+// ParseChunks reads chunk sizes as ParseShape does, where -1 also stands for
+// the whole axis ("-1,1000"), as in Dask.
+func ParseChunks(s string) ([]int, error) { return parseSizes(s, true) }
+
+func parseSizes(s string, whole bool) ([]int, error) {
 	t := strings.TrimSpace(s)
 	t = strings.TrimSuffix(strings.TrimPrefix(t, "("), ")")
 	if strings.TrimSpace(t) == "" {
@@ -137,7 +143,12 @@ func ParseShape(s string) ([]int, error) {
 			continue
 		}
 		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || n < 0 {
+		switch {
+		case whole && n == -1 && err == nil:
+		case err != nil || n < 0:
+			if whole {
+				return nil, inputErr("bad size %q in %q: want non-negative integers (or -1 for the whole axis) separated by commas", f, s)
+			}
 			return nil, inputErr("bad size %q in %q: want non-negative integers separated by commas", f, s)
 		}
 		out = append(out, int(n))

@@ -11,7 +11,6 @@ import (
 type sliceSource struct {
 	g    Grid
 	data []float64 // C order over g.Shape
-	ints bool
 }
 
 func newSliceSource(t testing.TB, data []float64, shape, chunks []int) *sliceSource {
@@ -26,13 +25,14 @@ func newSliceSource(t testing.TB, data []float64, shape, chunks []int) *sliceSou
 	return &sliceSource{g: g, data: data}
 }
 
-func (s *sliceSource) grid() Grid    { return s.g }
-func (s *sliceSource) integer() bool { return s.ints }
+func (s *sliceSource) grid() Grid            { return s.g }
+func (s *sliceSource) integer() (bool, bool) { return false, false }
 func (s *sliceSource) reduce(ctx context.Context, o *Options) (*Result, error) {
 	return reduceArray(ctx, s, o)
 }
 
-func (s *sliceSource) read(ctx context.Context, k int, buf []float64, fn func([]float64) error) error {
+func (s *sliceSource) read(ctx context.Context, k int, w *workerState, fn func([]float64, []int64) error) error {
+	buf := w.buf
 	start, size := s.g.Region(k)
 	n := prod(size)
 	idx := make([]int, len(size))
@@ -46,7 +46,7 @@ func (s *sliceSource) read(ctx context.Context, k int, buf []float64, fn func([]
 		buf[m] = s.data[ravel(glob, s.g.Shape)]
 		m++
 		if m == len(buf) || i == n-1 {
-			if err := fn(buf[:m]); err != nil {
+			if err := fn(buf[:m], nil); err != nil {
 				return err
 			}
 			m = 0

@@ -9,8 +9,9 @@ import (
 // axes, NaN propagating, ddof 0, one worker per CPU, no progress reports.
 type Options struct {
 	Op Op
-	// Axis lists the axes to reduce; nil reduces all of them (a scalar
-	// result). One axis is supported; negative values count from the end.
+	// Axis lists the axes to reduce, as NumPy's axis argument: negative
+	// values count from the end, order does not matter, an axis may not
+	// repeat. nil (or empty) reduces all of them (a scalar result).
 	Axis []int
 	// DDOF is the delta degrees of freedom of Var and Std: the divisor is
 	// N-DDOF (0, as in NumPy, gives the population variance).
@@ -48,21 +49,27 @@ func (o *Options) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// axis resolves Options.Axis against a rank: -1 for a full reduction.
-func (o *Options) axis(rank int) (int, error) {
-	switch len(o.Axis) {
-	case 0:
-		return -1, nil
-	case 1:
-	default:
-		return 0, inputErr("reducing %d axes at once is not supported: give one axis or none", len(o.Axis))
+// reduced resolves Options.Axis against a rank: which axes are reduced.
+func (o *Options) reduced(rank int) ([]bool, error) {
+	red := make([]bool, rank)
+	if len(o.Axis) == 0 {
+		for i := range red {
+			red[i] = true
+		}
+		return red, nil
 	}
-	a := o.Axis[0]
-	if a < 0 {
-		a += rank
+	for _, a := range o.Axis {
+		ax := a
+		if ax < 0 {
+			ax += rank
+		}
+		if ax < 0 || ax >= rank {
+			return nil, inputErr("axis %d is out of range for an array of rank %d", a, rank)
+		}
+		if red[ax] {
+			return nil, inputErr("axis %d is repeated in axes %s", a, FormatShape(o.Axis))
+		}
+		red[ax] = true
 	}
-	if a < 0 || a >= rank {
-		return 0, inputErr("axis %d is out of range for an array of rank %d", o.Axis[0], rank)
-	}
-	return a, nil
+	return red, nil
 }

@@ -71,3 +71,57 @@ func twoSum(s, c, b float64) (float64, float64) {
 	}
 	return t, c
 }
+
+// pairwiseSqDev is Σ(v-m)² and Σ(v-m) over a, summed pairwise: runs of up
+// to 128 values in four lanes, halves above, so that their errors grow as
+// O(log n).
+func pairwiseSqDev(a []float64, m float64) (sq, dev float64) {
+	n := len(a)
+	if n > 128 {
+		n2 := n / 2
+		n2 -= n2 % 8
+		s1, d1 := pairwiseSqDev(a[:n2], m)
+		s2, d2 := pairwiseSqDev(a[n2:], m)
+		return s1 + s2, d1 + d2
+	}
+	var s0, s1, s2, s3, c0, c1, c2, c3 float64
+	b := a[:n-n%4]
+	for len(b) >= 4 {
+		d0, d1, d2, d3 := b[0]-m, b[1]-m, b[2]-m, b[3]-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+		c0 += d0
+		c1 += d1
+		c2 += d2
+		c3 += d3
+		b = b[4:]
+	}
+	sq, dev = (s0+s1)+(s2+s3), (c0+c1)+(c2+c3)
+	for _, v := range a[n-n%4:] {
+		d := v - m
+		sq += d * d
+		dev += d
+	}
+	return sq, dev
+}
+
+// twoDiff is a-b as an exact unevaluated sum hi+lo (Knuth's TwoSum).
+func twoDiff(a, b float64) (hi, lo float64) {
+	s := a - b
+	bb := s - a
+	return s, (a - (s - bb)) - (b + bb)
+}
+
+// fastTwoSum is a+b as an exact unevaluated sum, for |a| ≥ |b| (Dekker).
+func fastTwoSum(a, b float64) (hi, lo float64) {
+	s := a + b
+	return s, b - (s - a)
+}
+
+// ddAdd adds b to the double-double (hi, lo) and renormalises.
+func ddAdd(hi, lo, b float64) (float64, float64) {
+	s, e := twoSum(hi, 0, b)
+	return fastTwoSum(s, e+lo)
+}

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"unsafe"
 )
@@ -100,4 +101,37 @@ func slowParse(b []byte) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// parseIntToken reads a decimal integer literal (an optional sign and up to
+// 20 digits) whose value is in [-2^63, 2^64-1]: the integers whose sums
+// Int128 holds exactly.
+func parseIntToken(b []byte) (Int128, bool) {
+	i, neg := 0, false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, i = b[0] == '-', 1
+	}
+	if i == len(b) || len(b)-i > 20 {
+		return Int128{}, false
+	}
+	var u uint64
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d >= 10 {
+			return Int128{}, false
+		}
+		hi, lo := bits.Mul64(u, 10)
+		lo, c := bits.Add64(lo, uint64(d), 0)
+		if hi != 0 || c != 0 {
+			return Int128{}, false
+		}
+		u = lo
+	}
+	if !neg {
+		return UintOf(u), true
+	}
+	if u > 1<<63 {
+		return Int128{}, false
+	}
+	return IntOf(-int64(u)), true
 }

@@ -105,8 +105,8 @@ func NewRandom(shape, chunks []int, seed uint64, dist Dist, gen RNG) (*Random, e
 	return r, nil
 }
 
-func (r *Random) grid() Grid    { return r.g }
-func (r *Random) integer() bool { return false }
+func (r *Random) grid() Grid            { return r.g }
+func (r *Random) integer() (bool, bool) { return false, false }
 
 func (r *Random) reduce(ctx context.Context, o *Options) (*Result, error) {
 	if r.seeder != nil {
@@ -115,7 +115,8 @@ func (r *Random) reduce(ctx context.Context, o *Options) (*Result, error) {
 	return reduceArray(ctx, r, o)
 }
 
-func (r *Random) read(ctx context.Context, k int, buf []float64, fn func([]float64) error) error {
+func (r *Random) read(ctx context.Context, k int, w *workerState, fn func([]float64, []int64) error) error {
+	buf := w.buf
 	_, size := r.g.Region(k)
 	n := prod(size)
 	switch r.RNG {
@@ -138,11 +139,11 @@ func (r *Random) read(ctx context.Context, k int, buf []float64, fn func([]float
 }
 
 // generate fills buf piece by piece with n values and hands each piece to fn.
-func generate(n int, buf []float64, fill func([]float64), fn func([]float64) error) error {
+func generate(n int, buf []float64, fill func([]float64), fn func([]float64, []int64) error) error {
 	for n > 0 {
 		m := min(n, len(buf))
 		fill(buf[:m])
-		if err := fn(buf[:m]); err != nil {
+		if err := fn(buf[:m], nil); err != nil {
 			return err
 		}
 		n -= m
@@ -213,7 +214,7 @@ func (r *Random) exactSum(k int, nd needs) (Partial, bool) {
 	_, size := r.g.Region(k)
 	n := prod(size)
 	if nd == (needs{}) { // count: generated values are never NaN
-		return Partial{Count: int64(n)}, true
+		return Partial{Count: int64(n), Frac: true}, true
 	}
 	if r.RNG != FastRNG || r.Dist != Uniform || nd != (needs{sum: true}) {
 		return Partial{}, false
@@ -221,7 +222,7 @@ func (r *Random) exactSum(k int, nd needs) (Partial, bool) {
 	w := rng.NewWy(chunkSeed(r.Seed, k))
 	hi, lo := w.SumUniform53(n)
 	s, c := roundU128(hi, lo)
-	p := Partial{Count: int64(n), Sum: math.Ldexp(s, -53), SumC: math.Ldexp(c, -53)}
+	p := Partial{Count: int64(n), Sum: math.Ldexp(s, -53), SumC: math.Ldexp(c, -53), Frac: true}
 	if n > 0 {
 		p.Mean = p.Sum / float64(n)
 	}

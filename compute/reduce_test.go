@@ -235,9 +235,9 @@ func TestMeanExact1e8(t *testing.T) {
 	src, _ := NewRandom([]int{10000, 10000}, []int{1000, 1000}, 0, Uniform, FastRNG)
 	// Exact sum chunk by chunk, in a fixed-point big.Int accumulator.
 	acc := newExactAcc()
-	buf := make([]float64, npBlock)
+	w := newWorkerState()
 	for k := range src.grid().NumChunks() {
-		if err := src.read(context.Background(), k, buf, func(a []float64) error {
+		if err := src.read(context.Background(), k, w, func(a []float64, _ []int64) error {
 			for _, v := range a {
 				acc.add(v)
 			}
@@ -256,9 +256,9 @@ func TestMeanExact1e8(t *testing.T) {
 func collect(t testing.TB, src arraySource) []float64 {
 	t.Helper()
 	var out []float64
-	buf := make([]float64, npBlock)
+	w := newWorkerState()
 	for k := range src.grid().NumChunks() {
-		if err := src.read(context.Background(), k, buf, func(a []float64) error {
+		if err := src.read(context.Background(), k, w, func(a []float64, _ []int64) error {
 			out = append(out, a...)
 			return nil
 		}); err != nil {
@@ -317,11 +317,11 @@ func TestCancelStopsPromptly(t *testing.T) {
 
 type panicSource struct{ *sliceSource }
 
-func (p panicSource) read(ctx context.Context, k int, buf []float64, fn func([]float64) error) error {
+func (p panicSource) read(ctx context.Context, k int, w *workerState, fn func([]float64, []int64) error) error {
 	if k == 3 {
 		panic("boom")
 	}
-	return p.sliceSource.read(ctx, k, buf, fn)
+	return p.sliceSource.read(ctx, k, w, fn)
 }
 func (p panicSource) reduce(ctx context.Context, o *Options) (*Result, error) {
 	return reduceArray(ctx, p, o)
@@ -345,7 +345,7 @@ func TestPartialMergeMatchesWhole(t *testing.T) {
 		merged.Merge(&b)
 	}
 	for _, op := range []Op{Mean, Var, Min, Max, Count} {
-		if a, b := whole.Value(op, 0, false), merged.Value(op, 0, false); !near(a, b) {
+		if a, b := whole.Value(op, 0, false).Float, merged.Value(op, 0, false).Float; !near(a, b) {
 			t.Errorf("%v: whole %v, merged %v", op, a, b)
 		}
 	}

@@ -2,8 +2,8 @@ package compute
 
 import "context"
 
-// Source is an array to reduce: Random, an array file (OpenNPY, OpenRaw),
-// Text or CSV.
+// Source is an array to reduce: Random, an array file (OpenNPY, OpenRaw,
+// Input.NPY, Input.Raw), Text or CSV.
 type Source interface {
 	reduce(ctx context.Context, o *Options) (*Result, error)
 }
@@ -12,13 +12,15 @@ type Source interface {
 type arraySource interface {
 	grid() Grid
 	// read streams chunk k's values, in C order within the chunk, to fn in
-	// pieces of npBlock values (the last piece of the chunk may be
-	// shorter), so that NumPy's buffer boundaries fall where NumPy puts
-	// them. buf (len npBlock) is the worker's scratch for the values. A
-	// piece is only valid during the call.
-	read(ctx context.Context, k int, buf []float64, fn func([]float64) error) error
-	// integer reports whether the values are integers or booleans.
-	integer() bool
+	// pieces of at most npBlock values, so that NumPy's buffer boundaries
+	// fall where NumPy puts them: as float64s, and for an integer source
+	// also exactly, as int64s (uint64 bits for unsigned 64-bit data). w's
+	// buf (and ints) are the scratch for the values. A piece is only valid
+	// during the call.
+	read(ctx context.Context, k int, w *workerState, fn func(f []float64, i []int64) error) error
+	// integer reports whether the values are integers or booleans, and
+	// whether they are unsigned 64-bit integers.
+	integer() (ints, unsigned bool)
 }
 
 // Reduce computes o.Op over src.
@@ -30,15 +32,8 @@ func Reduce(ctx context.Context, src Source, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Op, r.ddof, r.skipNaN = o.Op, o.DDOF, o.SkipNaN
-	if o.Op.emptyIsError() {
-		var n int64
-		for i := range r.Partials {
-			n += r.Partials[i].Count + r.Partials[i].NaN
-		}
-		if n == 0 {
-			return nil, inputErr("empty input: %s needs at least one value", o.Op)
-		}
+	if o.Op.emptyIsError() && r.hasEmpty.Load() {
+		return nil, inputErr("empty input: %s needs at least one value", o.Op)
 	}
 	return r, nil
 }

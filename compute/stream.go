@@ -13,6 +13,15 @@ import (
 // into for parallel parsing.
 const DefaultBlockBytes = 1 << 20
 
+// maxToken bounds a number's text: no float64 needs more than about 1100
+// characters to be written exactly (the 1074 fraction digits of the smallest
+// subnormal, a sign, "0." and an exponent), and no integer more than 20, so a
+// longer token is an error, found without reading the rest of it.
+const maxToken = 4096
+
+// maxLine bounds a CSV line (a million columns of short numbers fit).
+const maxLine = 64 << 20
+
 // textBlock is a piece of a text stream cut at a separator, so that no
 // token straddles two blocks.
 type textBlock struct {
@@ -20,6 +29,7 @@ type textBlock struct {
 	data []byte
 	col  int // bytes on the block's first line that came before it
 	buf  *[]byte
+	long string // set: data is the start of a run without separator longer than the limit
 }
 
 // blockResult is what a worker makes of a block.
@@ -45,15 +55,20 @@ type blockParser func(b []byte, w *workerState) ([]Partial, *parseError)
 // streamConfig describes how a stream is cut and parsed.
 type streamConfig struct {
 	name      string
-	r         io.Reader
+	r         *streamReader
 	blockSize int
 	// cut returns the length of the prefix of b that ends at a separator
 	// (b is not the end of the stream); -1 when there is none.
-	cut   func(b []byte) int
-	parse blockParser
-	width int    // partials per block
-	line0 int    // lines consumed before the stream (a CSV header)
-	first []byte // bytes already read that come first
+	cut func(b []byte) int
+	// maxRun is the longest run without a separator (a token, a line);
+	// longer is the error runMsg, at the run's start.
+	maxRun   int
+	runMsg   string
+	stripBOM bool // drop a UTF-8 byte order mark at the start
+	parse    blockParser
+	width    int    // partials per block
+	line0    int    // lines consumed before the stream (a CSV header)
+	first    []byte // bytes already read that come first
 }
 
 // runStream cuts a stream into blocks, parses and reduces them on workers,
@@ -168,21 +183,33 @@ func readBlocks(ctx context.Context, sc streamConfig, pool chan *[]byte, blocks 
 			copy(nb, b)
 			b = nb
 		}
-		n, err := io.ReadFull(sc.r, b[len(b):need])
+		n, err := sc.r.readFull(ctx, b[len(b):need])
 		b = b[:len(carry)+n]
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			eof = true
+		case ctx.Err() != nil:
+			return ctx.Err()
 		default:
 			return fmt.Errorf("compute: reading %s: %w", sc.name, err)
+		}
+		if k == 0 && sc.stripBOM && bytes.HasPrefix(b, utf8BOM) {
+			b = b[:copy(b, b[len(utf8BOM):])]
 		}
 		end := len(b)
 		if !eof {
 			if c := sc.cut(b); c >= 0 {
 				end = c
-			} else if len(b) >= 64*sc.blockSize {
-				return inputErr("%s: a single token or line is longer than %d bytes", sc.name, len(b))
+			} else if len(b) > sc.maxRun {
+				// The run starts the block: report it there, in order.
+				*bp = b
+				blk := textBlock{k: k, data: b[:0], col: col, buf: bp, long: sc.runMsg}
+				select {
+				case blocks <- blk:
+				case <-ctx.Done():
+				}
+				return nil
 			} else {
 				// No separator yet: grow the carry and read on.
 				carry = append(carry[:0], b...)
@@ -212,6 +239,10 @@ func readBlocks(ctx context.Context, sc streamConfig, pool chan *[]byte, blocks 
 // parseBlock runs the parser on one block, turning a panic into an error.
 func parseBlock(b textBlock, sc streamConfig, w *workerState) (res blockResult) {
 	res.k = b.k
+	if b.long != "" {
+		res.err, res.col = &parseError{msg: b.long}, b.col
+		return res
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			res.fatal = fmt.Errorf("compute: block %d of %s: panic: %v", b.k, sc.name, r)
@@ -228,6 +259,9 @@ func parseBlock(b textBlock, sc streamConfig, w *workerState) (res blockResult) 
 	}
 	return res
 }
+
+// utf8BOM is the byte order mark some editors write at the start of UTF-8 text.
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // lastSpaceCut cuts after the last whitespace byte.
 func lastSpaceCut(b []byte) int {

@@ -1,6 +1,9 @@
 package compute
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // splitEvery is Dask's per-axis fan-in of the combine tree: split_every=4
 // taken as its N-th root over the N reduced axes, at least 2
@@ -13,79 +16,136 @@ func splitEvery(reduced int) int {
 	return max(int(math.Pow(4, 1/float64(reduced))), 2)
 }
 
-// combineTree merges the chunk vectors of a block grid (nb blocks per axis,
-// cells in row-major order) along the reduced axes, level by level, each
-// node merging up to split blocks per reduced axis in row-major order of
-// its children, until one block is left along every reduced axis. The tree
-// depends only on the grid, so results do not depend on scheduling. With
-// compat, sums are combined as NumPy sums the concatenated child sums
-// (Dask's mean_combine), and count as a plain total.
-func combineTree(cells [][]Partial, nb []int, reduced []bool, compat bool) ([][]Partial, []int) {
+// combiner merges the chunk vectors of a block grid along the reduced axes
+// in a tree fixed by the grid: level by level, each node merging up to split
+// blocks per reduced axis in row-major order of its children, until one
+// block is left along every reduced axis. A node is merged as soon as its
+// last child arrives, and its children are dropped, so only unfinished
+// nodes are held; the order in which chunks finish never changes the bits.
+// With compat, sums are combined as NumPy sums the concatenated child sums
+// (Dask's mean_combine), and counts as a plain total.
+type combiner struct {
+	nbs    [][]int // block grid of each level; the last has one block along every reduced axis
+	red    []bool
+	split  int
+	compat bool
+	top    func(cell int, vec []Partial)
+
+	mu      sync.Mutex
+	pending []map[int]*treeNode // by level (1..), the nodes still waiting for children
+}
+
+type treeNode struct {
+	children [][]Partial // in row-major order of the group
+	have     int
+}
+
+// newCombiner is the tree of grid g reduced along red; top receives each
+// finished root (one per block of the result, numbered in row-major order
+// over the last level's grid).
+func newCombiner(g Grid, red []bool, compat bool, top func(cell int, vec []Partial)) *combiner {
 	nr := 0
-	for _, r := range reduced {
+	for _, r := range red {
 		if r {
 			nr++
 		}
 	}
-	split := splitEvery(nr)
-	nb = append([]int(nil), nb...)
+	c := &combiner{nbs: [][]int{g.NumBlocks()}, red: red, split: splitEvery(nr), compat: compat, top: top}
 	for {
+		nb := c.nbs[len(c.nbs)-1]
+		next := make([]int, len(nb))
 		done := true
-		for i, r := range reduced {
-			if r && nb[i] > 1 {
+		for i := range nb {
+			next[i] = nb[i]
+			if red[i] && nb[i] > 1 {
+				next[i] = (nb[i] + c.split - 1) / c.split
 				done = false
 			}
 		}
 		if done {
-			return cells, nb
-		}
-		nb2 := make([]int, len(nb))
-		for i := range nb {
-			nb2[i] = nb[i]
-			if reduced[i] {
-				nb2[i] = (nb[i] + split - 1) / split
-			}
-		}
-		out := make([][]Partial, prod(nb2))
-		idx := make([]int, len(nb2))
-		for c := range out {
-			unravel(c, nb2, idx)
-			out[c] = mergeGroup(cells, nb, idx, reduced, split, compat)
-		}
-		cells, nb = out, nb2
-	}
-}
-
-// mergeGroup merges the children of the parent at idx (parent coordinates).
-func mergeGroup(cells [][]Partial, nb, idx []int, reduced []bool, split int, compat bool) []Partial {
-	lo := make([]int, len(nb))
-	hi := make([]int, len(nb))
-	for i := range nb {
-		if reduced[i] {
-			lo[i] = idx[i] * split
-			hi[i] = min(lo[i]+split, nb[i])
-		} else {
-			lo[i], hi[i] = idx[i], idx[i]+1
-		}
-	}
-	var children [][]Partial
-	cur := append([]int(nil), lo...)
-	for {
-		children = append(children, cells[ravel(cur, nb)])
-		i := len(cur) - 1
-		for ; i >= 0; i-- {
-			cur[i]++
-			if cur[i] < hi[i] {
-				break
-			}
-			cur[i] = lo[i]
-		}
-		if i < 0 {
 			break
 		}
+		c.nbs = append(c.nbs, next)
 	}
-	acc := append([]Partial(nil), children[0]...)
-	if !compat {
+	c.pending = make([]map[int]*treeNode, len(c.nbs))
+	for i := range c.pending {
+		c.pending[i] = map[int]*treeNode{}
+	}
+	return c
+}
+
+// levels is the number of merge levels (0: every chunk is a root).
+func (c *combiner) levels() int { return len(c.nbs) - 1 }
+
+// keptBox is the extent on the kept axes of a root cell.
+func (c *combiner) keptBox(g Grid, cell int) (start, size []int) {
+	nb := c.nbs[len(c.nbs)-1]
+	idx := make([]int, len(nb))
+	unravel(cell, nb, idx)
+	for i, r := range c.red {
+		if r {
+			continue
+		}
+		s := idx[i] * g.Chunks[i]
+		start = append(start, s)
+		size = append(size, min(g.Chunks[i], g.Shape[i]-s))
+	}
+	return start, size
+}
+
+// add hands chunk k's vector to the tree.
+func (c *combiner) add(k int, vec []Partial) {
+	level, cell := 0, k
+	for level < c.levels() {
+		pcell, pos, width := c.parent(level, cell)
+		c.mu.Lock()
+		n := c.pending[level+1][pcell]
+		if n == nil {
+			n = &treeNode{children: make([][]Partial, width)}
+			c.pending[level+1][pcell] = n
+		}
+		n.children[pos] = vec
+		n.have++
+		full := n.have == width
+		if full {
+			delete(c.pending[level+1], pcell)
+		}
+		c.mu.Unlock()
+		if !full {
+			return
+		}
+		vec = c.merge(n.children)
+		level, cell = level+1, pcell
+	}
+	c.top(cell, vec)
+}
+
+// parent locates cell of level's grid in the next level: the parent's index,
+// the child's position in the parent's group and the group's size.
+func (c *combiner) parent(level, cell int) (pcell, pos, width int) {
+	nb, pnb := c.nbs[level], c.nbs[level+1]
+	idx := make([]int, len(nb))
+	unravel(cell, nb, idx)
+	width = 1
+	for i := range nb {
+		if !c.red[i] {
+			pcell = pcell*pnb[i] + idx[i]
+			continue
+		}
+		p := idx[i] / c.split
+		lo := p * c.split
+		w := min(lo+c.split, nb[i]) - lo
+		pcell = pcell*pnb[i] + p
+		pos = pos*w + idx[i] - lo
+		width *= w
+	}
+	return pcell, pos, width
+}
+
+// merge combines a node's children, in order.
+func (c *combiner) merge(children [][]Partial) []Partial {
+	acc := children[0]
+	if !c.compat {
 		for _, ch := range children[1:] {
 			for j := range acc {
 				acc[j].Merge(&ch[j])
@@ -95,14 +155,14 @@ func mergeGroup(cells [][]Partial, nb, idx []int, reduced []bool, split int, com
 	}
 	sums := make([]float64, len(children))
 	for j := range acc {
-		for c, ch := range children {
-			sums[c] = ch[j].Sum
+		for i, ch := range children {
+			sums[i] = ch[j].Sum
 		}
 		for _, ch := range children[1:] {
 			acc[j].Merge(&ch[j])
 		}
 		// np.sum of the concatenated child totals: 0 + pairwise.
-		acc[j].Sum, acc[j].SumC = 0+pairwiseSum(sums), 0
+		acc[j].Sum, acc[j].SumC, acc[j].Big, acc[j].BigC = 0+pairwiseSum(sums), 0, 0, 0
 	}
 	return acc
 }

@@ -19,6 +19,7 @@ func Default() Config {
 			MaxMessageSize: 64 * MiB,
 			HWM:            1000,
 			Plain:          ZmqPlain{Users: map[string]string{}},
+			Curve:          ZmqCurve{Allow: []string{}},
 		},
 		Queue: Queue{
 			Broker:          "amqp://guest:guest@localhost:5672//",

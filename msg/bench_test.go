@@ -6,9 +6,13 @@ import (
 )
 
 func benchPushPull(b *testing.B, ep string, size int) {
-	pull := newSocket(b, Pull, Options{})
+	benchPushPullOpts(b, ep, size, Options{}, Options{})
+}
+
+func benchPushPullOpts(b *testing.B, ep string, size int, server, client Options) {
+	pull := newSocket(b, Pull, server)
 	ep = bind(b, pull, ep)
-	push := newSocket(b, Push, Options{})
+	push := newSocket(b, Push, client)
 	connect(b, push, ep)
 	ctx := context.Background()
 	payload := make([]byte, size)
@@ -17,10 +21,12 @@ func benchPushPull(b *testing.B, ep string, size int) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < b.N; i++ {
-			if _, err := pull.Recv(ctx); err != nil {
+			m, err := pull.Recv(ctx)
+			if err != nil {
 				done <- err
 				return
 			}
+			Release(m)
 		}
 		done <- nil
 	}()
@@ -69,3 +75,14 @@ func BenchmarkReqRepTCP(b *testing.B) {
 
 func BenchmarkPushPullTCP1K(b *testing.B)  { benchPushPull(b, "tcp://127.0.0.1:*", 1024) }
 func BenchmarkPushPullTCP64K(b *testing.B) { benchPushPull(b, "tcp://127.0.0.1:*", 64<<10) }
+
+func benchCurve(b *testing.B, size int) {
+	pub, sec, err := GenerateKeyPair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPushPullOpts(b, "tcp://127.0.0.1:*", size, Options{Curve: &CurveAuth{Secret: &sec}}, Options{Curve: &CurveAuth{Server: &pub}})
+}
+
+func BenchmarkCurvePushPullTCP16(b *testing.B) { benchCurve(b, 16) }
+func BenchmarkCurvePushPullTCP1K(b *testing.B) { benchCurve(b, 1024) }

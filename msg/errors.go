@@ -8,8 +8,9 @@ var (
 	// ErrTimeout reports that a Send or Recv did not complete before its
 	// context's deadline (no peer, no reply, peer not reading).
 	ErrTimeout = errors.New("msg: timed out")
-	// ErrAuth reports that the peer refused our credentials, or that we and
-	// the peer do not use the same security mechanism.
+	// ErrAuth reports that the peer refused our credentials, that we and
+	// the peer do not use the same security mechanism, or that a CURVE
+	// handshake failed (a wrong server key, a client not allowed).
 	ErrAuth = errors.New("msg: authentication failed")
 	// ErrClosed reports an operation on a closed socket.
 	ErrClosed = errors.New("msg: socket closed")
@@ -28,6 +29,9 @@ var (
 	ErrEndpoint = errors.New("msg: invalid endpoint")
 	// ErrTooLarge reports a message larger than Options.MaxMessageSize.
 	ErrTooLarge = errors.New("msg: message too large")
+	// ErrDuplicateIdentity reports a peer refused by a ROUTER because a
+	// connected peer already has its identity.
+	ErrDuplicateIdentity = errors.New("msg: duplicate identity")
 	// ErrProtocol reports a peer that broke the ZMTP protocol.
 	ErrProtocol = errors.New("msg: protocol error")
 )

@@ -96,48 +96,12 @@ func FuzzHandshake(f *testing.F) {
 		go func() {
 			defer close(done)
 			fr := newFrameReader(a, 1<<20)
-			_, _, _ = handshake(a, fr, sec, Rep, nil, plain, 10*time.Millisecond)
+			_, _ = handshake(a, fr, sec, Rep, newRep(nil).traits(), nil, plain, 10*time.Millisecond)
 		}()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			t.Fatal("handshake did not end")
-		}
-	})
-}
-
-// FuzzStreamReader splits arbitrary input in every framing: no panic, and
-// for null framing the messages joined back give the input.
-func FuzzStreamReader(f *testing.F) {
-	f.Add([]byte("a\nb\n\nc"))
-	f.Add([]byte("x\x00y\x00"))
-	f.Add([]byte("\r\n\r\n"))
-	f.Add([]byte("frame1\nframe2\n\nnext\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, fr := range []Framing{FramingLine, FramingNull, FramingRaw, FramingFrames} {
-			r := NewReader(bytes.NewReader(data), fr, 0)
-			var parts [][]byte
-			for i := 0; ; i++ {
-				m, err := r.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", fr, err)
-				}
-				if i > len(data)+1 {
-					t.Fatalf("%s: more messages than bytes", fr)
-				}
-				if fr == FramingNull {
-					parts = append(parts, bytes.Clone(m[0]))
-				}
-			}
-			if fr == FramingNull {
-				want := bytes.TrimSuffix(data, []byte{0})
-				if got := bytes.Join(parts, []byte{0}); !bytes.Equal(got, want) && len(data) > 0 {
-					t.Fatalf("null framing: %q joined back as %q", data, got)
-				}
-			}
 		}
 	})
 }
@@ -169,4 +133,42 @@ func TestManyEmptyFramesCountAgainstTheLimit(t *testing.T) {
 	if frames, _, _, err := fr.next(nil, 0); err != nil || len(frames) != 3 {
 		t.Fatalf("3 frames: %q %v", frames, err)
 	}
+}
+
+// FuzzCurveHandshake plays an arbitrary peer against a CURVE server's
+// handshake (and the data phase after it): it must end, never panic.
+func FuzzCurveHandshake(f *testing.F) {
+	g := nullGreeting()
+	copy(g[12:32], "CURVE\x00\x00\x00\x00")
+	f.Add(append(append([]byte(nil), g...), appendCommand(nil, "HELLO", make([]byte, helloBody))...))
+	hello := make([]byte, helloBody)
+	hello[0] = 1
+	f.Add(append(append([]byte(nil), g...), appendCommand(nil, "HELLO", hello)...))
+	f.Add(append(append([]byte(nil), g...), appendCommand(nil, "INITIATE", make([]byte, initiateMin))...))
+	f.Add(g)
+	_, sec, err := GenerateKeyPair()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := newInprocPair("fuzz-curve")
+		defer a.Close()
+		defer b.Close()
+		go func() {
+			b.Write(data)
+			b.Close() // the peer says no more: the handshake ends at once
+		}()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fr := newFrameReader(a, 1<<20)
+			m := newCurveMechanism(&CurveAuth{Secret: &sec})
+			_, _ = handshake(a, fr, m, Rep, newRep(nil).traits(), nil, true, 10*time.Millisecond)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("handshake did not end")
+		}
+	})
 }

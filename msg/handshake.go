@@ -1,7 +1,6 @@
 package msg
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -130,10 +129,17 @@ func (h *hsConn) checkError() {
 	h.errReason = errorReason(rest)
 }
 
+// hsResult is what a handshake established.
+type hsResult struct {
+	peerType string
+	peerID   []byte
+	box      *curveBox // CURVE: the data phase's sealing; nil otherwise
+}
+
 // handshake runs the ZMTP greeting and security handshake on c with zmq4 and
-// returns the peer's socket type and identity. Any panic inside zmq4 on
-// malformed input becomes an error.
-func handshake(c net.Conn, fr *frameReader, sec zmq4.Security, typ Type, id []byte, server bool, timeout time.Duration) (peerType string, peerID []byte, err error) {
+// returns what the peer told. Any panic inside zmq4 on malformed input
+// becomes an error.
+func handshake(c net.Conn, fr *frameReader, sec securityMech, typ Type, tr traits, id []byte, server bool, timeout time.Duration) (res hsResult, err error) {
 	h := newHSConn(c, fr)
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	defer func() {
@@ -149,23 +155,45 @@ func handshake(c net.Conn, fr *frameReader, sec zmq4.Security, typ Type, id []by
 	// unknown peer types (recovered above); we check again with our own.
 	zc, err := zmq4.Open(h, sec, zmq4.SocketType(typ), zmq4.SocketIdentity(id), server, nil)
 	if err != nil {
-		return "", nil, err
+		return hsResult{}, err
 	}
-	peerType = zc.Peer.Meta["Socket-Type"]
-	if !typ.compatible(peerType) {
-		return "", nil, fmt.Errorf("%w: peer socket type %q cannot talk to %s", ErrProtocol, peerType, typ)
+	res.peerType = zc.Peer.Meta["Socket-Type"]
+	if !tr.compatible(res.peerType) {
+		return hsResult{}, fmt.Errorf("%w: peer socket type %q cannot talk to %s", ErrProtocol, res.peerType, typ)
 	}
 	if v, ok := zc.Peer.Meta["Identity"]; ok && v != "" {
-		peerID = []byte(v)
+		res.peerID = []byte(v)
 	}
-	return peerType, peerID, nil
+	if cm, ok := sec.(*curveMechanism); ok {
+		res.box = cm.box
+	}
+	return res, nil
+}
+
+// mechanism returns the security mechanism of a new connection and whether
+// we are its server: CURVE's and PLAIN's roles are set by the options, not
+// by who connects (PLAIN: accepted connections are verified).
+func (s *Socket) mechanism(accepted bool) (securityMech, bool) {
+	switch {
+	case s.opts.Curve != nil:
+		m := newCurveMechanism(s.opts.Curve)
+		return m, m.server
+	case s.opts.Plain != nil:
+		return &plainMechanism{auth: s.opts.Plain}, accepted
+	}
+	return nullMechanism{}, false
 }
 
 // classifyHandshakeErr turns zmq4's nested handshake errors into one clear
 // error: ErrAuth when the peer refused us or uses another mechanism.
 func classifyHandshakeErr(err error, h *hsConn, sec securityMech) error {
-	if m, ok := sec.(*plainMechanism); ok && m.err != nil {
-		return m.err
+	switch m := sec.(type) {
+	case *plainMechanism:
+		if m.err != nil {
+			return m.err
+		}
+	case *curveMechanism:
+		return m.failure(err, h)
 	}
 	if h.sawError {
 		return fmt.Errorf("%w: the peer refused the connection (ERROR %q)", ErrAuth, h.errReason)
@@ -181,14 +209,6 @@ func classifyHandshakeErr(err error, h *hsConn, sec securityMech) error {
 		return fmt.Errorf("msg: handshake: timed out")
 	}
 	return fmt.Errorf("msg: handshake: %w", err)
-}
-
-// randomID makes a ROUTER-assigned identity the way libzmq does: a zero byte
-// then a 32-bit counter.
-func routerID(n uint32) []byte {
-	b := make([]byte, 5)
-	binary.BigEndian.PutUint32(b[1:], n)
-	return b
 }
 
 // securityMech is a ZMTP security mechanism as zmq4 runs it.

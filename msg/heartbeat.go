@@ -15,7 +15,7 @@ func (s *Socket) heartbeatLoop() {
 	// PING body: TTL in deciseconds (the peer may drop us after it), then
 	// an empty context.
 	ping := binary.BigEndian.AppendUint16(nil, uint16(min(s.opts.HeartbeatTimeout/(100*time.Millisecond), 0xFFFF)))
-	var dead []*peer
+	var dead []*conn
 	for {
 		select {
 		case <-t.C:
@@ -24,22 +24,26 @@ func (s *Socket) heartbeatLoop() {
 		}
 		dead = dead[:0]
 		s.mu.Lock()
-		for _, p := range s.peers {
-			if r := p.fr.reads.Load(); r != p.seenReads {
-				p.seenReads, p.silentFor = r, 0
-			} else {
-				p.silentFor += s.opts.Heartbeat
+		for _, p := range s.pipes {
+			c := p.c
+			if c == nil {
+				continue
 			}
-			if p.silentFor >= s.opts.HeartbeatTimeout {
-				dead = append(dead, p)
+			if r := c.fr.reads.Load(); r != c.seenReads {
+				c.seenReads, c.silentFor = r, 0
+			} else {
+				c.silentFor += s.opts.Heartbeat
+			}
+			if c.silentFor >= s.opts.HeartbeatTimeout {
+				dead = append(dead, c)
 				continue
 			}
 			p.enqueueCommand("PING", ping)
 		}
 		s.mu.Unlock()
-		for _, p := range dead {
-			s.log.Warn("peer timed out: no heartbeat", "remote", p.remote, "silent_for", p.silentFor.String())
-			p.close(fmt.Errorf("msg: heartbeat: nothing from %s for %v", p.remote, s.opts.HeartbeatTimeout))
+		for _, c := range dead {
+			s.log.Warn("peer timed out: no heartbeat", "remote", c.remote, "silent_for", c.silentFor.String())
+			c.close(fmt.Errorf("msg: heartbeat: nothing from %s for %v", c.remote, s.opts.HeartbeatTimeout))
 		}
 	}
 }

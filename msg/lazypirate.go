@@ -98,8 +98,10 @@ func (r *Requester) Request(ctx context.Context, m Msg) (Msg, error) {
 			last = r.sock.dialErr
 		}
 		r.sock.mu.Unlock()
-		r.logger().Warn("no reply, retrying with a new socket",
-			"endpoint", r.endpoints(), "attempt", i+1, "of", attempts, "err", err)
+		if i+1 < attempts {
+			r.logger().Warn("no reply, retrying with a new socket",
+				"endpoint", r.endpoints(), "attempt", i+1, "of", attempts, "err", err)
+		}
 		r.discard()
 	}
 	sentinel := ErrTimeout

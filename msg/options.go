@@ -3,72 +3,8 @@ package msg
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 )
-
-// Type is a ZeroMQ socket type.
-type Type string
-
-// The socket types dsys implements.
-const (
-	Pair   Type = "PAIR"
-	Pub    Type = "PUB"
-	Sub    Type = "SUB"
-	Req    Type = "REQ"
-	Rep    Type = "REP"
-	Dealer Type = "DEALER"
-	Router Type = "ROUTER"
-	Pull   Type = "PULL"
-	Push   Type = "PUSH"
-)
-
-// ParseType returns the Type named by s (any case).
-func ParseType(s string) (Type, error) {
-	t := Type(strings.ToUpper(s))
-	switch t {
-	case Pair, Pub, Sub, Req, Rep, Dealer, Router, Pull, Push:
-		return t, nil
-	}
-	return "", fmt.Errorf("msg: unknown socket type %q", s)
-}
-
-func (t Type) canSend() bool { return t != Pull && t != Sub }
-func (t Type) canRecv() bool { return t != Push && t != Pub }
-
-// roundRobin reports whether Send picks the next peer with room (and takes
-// no envelope or routing frame).
-func (t Type) roundRobin() bool { return t == Push || t == Dealer || t == Pair }
-
-// acceptsAll reports whether Recv hands out every message as it arrived (no
-// envelope or subscription rules).
-func (t Type) acceptsAll() bool { return t == Pull || t == Dealer || t == Pair || t == Router }
-
-// compatible reports whether a peer of type p may connect to a socket of type t
-// (ZMTP 3.0 table; XPUB/XSUB peers are accepted where PUB/SUB are).
-func (t Type) compatible(p string) bool {
-	switch t {
-	case Pair:
-		return p == "PAIR"
-	case Pub:
-		return p == "SUB" || p == "XSUB"
-	case Sub:
-		return p == "PUB" || p == "XPUB"
-	case Req:
-		return p == "REP" || p == "ROUTER"
-	case Rep:
-		return p == "REQ" || p == "DEALER"
-	case Dealer:
-		return p == "REP" || p == "DEALER" || p == "ROUTER"
-	case Router:
-		return p == "REQ" || p == "DEALER" || p == "ROUTER"
-	case Pull:
-		return p == "PUSH"
-	case Push:
-		return p == "PULL"
-	}
-	return false
-}
 
 // Defaults of Options' zero values.
 const (
@@ -86,12 +22,12 @@ const (
 // Options configure a Socket. The zero value of every field is its documented
 // default.
 type Options struct {
-	// HWM is the number of messages queued for a peer (and at most 1 MiB of
-	// them, unless one message is larger) before Send blocks
-	// (back-pressure) or, for PUB, drops for that peer. Received messages
-	// wait in a per-socket queue of 8 batches of at most HWM/8 messages or
-	// 1 MiB each; beyond that the peers' readers stop reading and TCP
-	// pushes back. Default 1000.
+	// HWM is the number of messages queued for a peer or a connecting
+	// endpoint (and at most 1 MiB of them, unless one message is larger)
+	// before Send blocks (back-pressure) or, for PUB, drops for that peer.
+	// Received messages wait in a per-socket queue of 8 batches of at most
+	// HWM/8 messages or 1 MiB each; beyond that the peers' readers stop
+	// reading and TCP pushes back. Default 1000.
 	HWM int
 	// MaxMessageSize is the largest message (all frames) accepted from a
 	// peer; larger ones are discarded while being read, with a log line.
@@ -102,6 +38,18 @@ type Options struct {
 	Identity []byte
 	// Plain enables ZMTP PLAIN authentication (see PlainAuth).
 	Plain *PlainAuth
+	// Curve enables ZMTP CURVE encryption and authentication (RFC 26, see
+	// CurveAuth). It excludes Plain.
+	Curve *CurveAuth
+	// Immediate makes a connecting endpoint's queue exist only while it is
+	// connected (libzmq's ZMQ_IMMEDIATE=1): messages go only to peers whose
+	// handshake is done. Default: the queue exists from Connect on, so
+	// messages sent before the connection wait for it and survive
+	// reconnections.
+	Immediate bool
+	// Monitor, when set, is called with every connection event (see
+	// Event), from the socket's goroutines: it must not block.
+	Monitor func(Event)
 	// HandshakeTimeout bounds the greeting and security handshake of a
 	// connection. Default 10s.
 	HandshakeTimeout time.Duration
@@ -122,6 +70,17 @@ type Options struct {
 	// Logger receives connection events and handshake failures. nil
 	// discards them.
 	Logger *slog.Logger
+}
+
+// check rejects options that contradict each other.
+func (o Options) check() error {
+	if o.Plain != nil && o.Curve != nil {
+		return fmt.Errorf("msg: PLAIN and CURVE exclude each other")
+	}
+	if o.Curve != nil {
+		return o.Curve.check()
+	}
+	return nil
 }
 
 func (o Options) withDefaults() Options {

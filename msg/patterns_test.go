@@ -35,9 +35,9 @@ func TestPubSubTopics(t *testing.T) {
 	news.Unsubscribe("news")
 	news.Subscribe("stop")
 	if err := pub.waitCond(ctxT(t, 5*time.Second), func() bool {
-		for _, p := range pub.peers {
-			if _, ok := p.subs["stop"]; ok {
-				_, still := p.subs["news"]
+		for _, subs := range pub.pat.(*pubPattern).subs {
+			if _, ok := subs["stop"]; ok {
+				_, still := subs["news"]
 				return !still
 			}
 		}
@@ -139,7 +139,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	// A request sent before the client notices the old server is gone would
 	// be lost with it (as with libzmq: that is what Requester's retries
 	// are for); wait for the disconnect, then expect a reconnect.
-	if err := push.waitCond(ctxT(t, 5*time.Second), func() bool { return len(push.peers) == 0 }); err != nil {
+	if err := push.waitCond(ctxT(t, 5*time.Second), func() bool { return push.liveLocked() == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	rep2 := newSocket(t, Rep, Options{})

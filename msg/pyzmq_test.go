@@ -7,7 +7,6 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ type pyPeer struct {
 	cmd      *exec.Cmd
 	Endpoint string // set when the peer bound
 	lines    chan string
-	stderr   *strings.Builder
+	stderr   *syncBuffer
 	done     chan error
 }
 
@@ -33,9 +32,8 @@ func startPy(t testing.TB, args ...string) *pyPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pyPeer{t: t, cmd: cmd, lines: make(chan string, 1024), stderr: &strings.Builder{}, done: make(chan error, 1)}
-	var mu sync.Mutex
-	cmd.Stderr = writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return p.stderr.Write(b) })
+	p := &pyPeer{t: t, cmd: cmd, lines: make(chan string, 1024), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +58,6 @@ func startPy(t testing.TB, args ...string) *pyPeer {
 	p.Endpoint = strings.TrimSpace(strings.TrimPrefix(line, "READY"))
 	return p
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 func (p *pyPeer) line(d time.Duration) string {
 	p.t.Helper()

@@ -131,7 +131,7 @@ func TestRobustPeerVanishesMidRequest(t *testing.T) {
 	req.Close()
 	// Wait for the server to notice, then reply: ErrPeerGone, not a hang,
 	// and the REP is ready for the next request.
-	if err := rep.waitCond(ctxT(t, 10*time.Second), func() bool { return len(rep.peers) == 0 }); err != nil {
+	if err := rep.waitCond(ctxT(t, 10*time.Second), func() bool { return rep.liveLocked() == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	if err := rep.Send(ctxT(t, time.Second), NewMsg([]byte("too late"))); !errors.Is(err, ErrPeerGone) {
@@ -212,14 +212,14 @@ func TestRobustConnectDisconnectCycles(t *testing.T) {
 	for i := range 20 {
 		cycle(i)
 	}
-	if err := rep.waitCond(ctxT(t, 10*time.Second), func() bool { return len(rep.peers) == 0 }); err != nil {
+	if err := rep.waitCond(ctxT(t, 10*time.Second), func() bool { return rep.liveLocked() == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
 	for i := range cycles {
 		cycle(i)
 	}
-	if err := rep.waitCond(ctxT(t, 10*time.Second), func() bool { return len(rep.peers) == 0 }); err != nil {
+	if err := rep.waitCond(ctxT(t, 10*time.Second), func() bool { return rep.liveLocked() == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return runtime.NumGoroutine() <= g0+2 })
@@ -347,7 +347,7 @@ func TestHeartbeatDropsSilentPeerKeepsLiveOnes(t *testing.T) {
 	if err := push.WaitPeers(ctxT(t, 5*time.Second), 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := push.waitCond(ctxT(t, 5*time.Second), func() bool { return len(push.peers) == 1 }); err != nil {
+	if err := push.waitCond(ctxT(t, 5*time.Second), func() bool { return push.liveLocked() == 1 }); err != nil {
 		t.Fatal(err)
 	}
 	// The survivor is the live one: 10 messages all reach it.

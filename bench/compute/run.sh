@@ -10,6 +10,7 @@ DSYS=${DSYS:-bin/dsys}
 PY=${DSYS_BENCH_PYTHON:-/usr/bin/python3}
 OUT=bench/out/compute
 mkdir -p "$OUT"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$OUT/cases.txt"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bench-compute: $1 not found ($2); skipping" >&2; exit 0; }; }
@@ -66,6 +67,22 @@ else
 	echo "bench-compute: datamash not found (apt-get install datamash); skipping the text case" >&2
 fi
 
+# Per-row reductions: the result has millions of elements (memory is workers
+# × chunk size plus the result itself).
+ROWS=bench/out/f8_5000000x4.npy
+if [ ! -s "$ROWS" ]; then
+	echo "== writing $ROWS (160 MB)" >&2
+	"$PY" bench/compute/make_npy.py "$ROWS" 5000000,4
+fi
+cat "$ROWS" >/dev/null # warm page cache
+bench npy-rows "dsys ≤ 2× NumPy's time" \
+	"$DSYS compute mean $ROWS --axis 1 --out $OUT/rows_mean.npy" \
+	"$PY bench/compute/rows_numpy.py $ROWS $OUT/rows_mean_numpy.npy"
+
+bench random-rows "dsys ≤ 2× NumPy's time" \
+	"$DSYS compute mean --shape 10000000,2 --axis 1 --out $OUT/random_rows_mean.npy" \
+	"$PY bench/compute/random_rows_numpy.py $OUT/random_rows_mean_numpy.npy"
+
 echo
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3); NumPy $("$PY" -c 'import numpy; print(numpy.__version__)'), Dask $("$PY" -c 'import dask; print(dask.__version__)'); load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3); NumPy $("$PY" -c 'import numpy; print(numpy.__version__)'), Dask $("$PY" -c 'import dask; print(dask.__version__)'); load average at the start: $LOAD0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PY" bench/compute/report.py "$OUT" | tee "$OUT/report.md"

@@ -116,56 +116,81 @@ func (t DType) DecodeFunc() func(dst []float64, src []byte) {
 				dst[i] = HalfToFloat64(bo.Uint16(src[2*i:]))
 			}
 		}
-	case t.Kind == 'i' && t.Size == 8:
+	case t.Integer():
+		// Exactly through the integer decoder, then rounded to float64.
+		di, unsigned := t.DecodeIntFunc(), t.Unsigned64()
 		return func(dst []float64, src []byte) {
+			var tmp [256]int64
+			for len(dst) > 0 {
+				n := min(len(dst), len(tmp))
+				di(tmp[:n], src[:n*t.Size])
+				for i, v := range tmp[:n] {
+					if unsigned {
+						dst[i] = float64(uint64(v))
+					} else {
+						dst[i] = float64(v)
+					}
+				}
+				dst, src = dst[n:], src[n*t.Size:]
+			}
+		}
+	}
+	panic("npy: DecodeFunc of unsupported dtype " + t.String())
+}
+
+// DecodeIntFunc returns a function that converts len(dst) values of an
+// integer or boolean t from src into dst exactly: signed values and
+// unsigned ones below 64 bits as int64, u8 values as their uint64 bits.
+func (t DType) DecodeIntFunc() func(dst []int64, src []byte) {
+	var bo binary.ByteOrder = binary.LittleEndian
+	if t.BigEndian {
+		bo = binary.BigEndian
+	}
+	switch {
+	case t.Kind == 'i' && t.Size == 8, t.Kind == 'u' && t.Size == 8:
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(int64(bo.Uint64(src[8*i:])))
+				dst[i] = int64(bo.Uint64(src[8*i:]))
 			}
 		}
 	case t.Kind == 'i' && t.Size == 4:
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(int32(bo.Uint32(src[4*i:])))
+				dst[i] = int64(int32(bo.Uint32(src[4*i:])))
 			}
 		}
 	case t.Kind == 'i' && t.Size == 2:
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(int16(bo.Uint16(src[2*i:])))
+				dst[i] = int64(int16(bo.Uint16(src[2*i:])))
 			}
 		}
 	case t.Kind == 'i' && t.Size == 1:
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(int8(src[i]))
-			}
-		}
-	case t.Kind == 'u' && t.Size == 8:
-		return func(dst []float64, src []byte) {
-			for i := range dst {
-				dst[i] = float64(bo.Uint64(src[8*i:]))
+				dst[i] = int64(int8(src[i]))
 			}
 		}
 	case t.Kind == 'u' && t.Size == 4:
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(bo.Uint32(src[4*i:]))
+				dst[i] = int64(bo.Uint32(src[4*i:]))
 			}
 		}
 	case t.Kind == 'u' && t.Size == 2:
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(bo.Uint16(src[2*i:]))
+				dst[i] = int64(bo.Uint16(src[2*i:]))
 			}
 		}
 	case t.Kind == 'u' && t.Size == 1:
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
-				dst[i] = float64(src[i])
+				dst[i] = int64(src[i])
 			}
 		}
 	case t.Kind == 'b':
-		return func(dst []float64, src []byte) {
+		return func(dst []int64, src []byte) {
 			for i := range dst {
 				if src[i] != 0 {
 					dst[i] = 1
@@ -175,8 +200,12 @@ func (t DType) DecodeFunc() func(dst []float64, src []byte) {
 			}
 		}
 	}
-	panic("npy: DecodeFunc of unsupported dtype " + t.String())
+	panic("npy: DecodeIntFunc of non-integer dtype " + t.String())
 }
+
+// Unsigned64 reports whether t is u8, whose values DecodeIntFunc gives as
+// uint64 bits.
+func (t DType) Unsigned64() bool { return t.Kind == 'u' && t.Size == 8 }
 
 // AsFloat64s views b (8-byte aligned, little-endian float64 data on a
 // little-endian machine) as []float64 without copying.

@@ -31,20 +31,26 @@ type Header struct {
 // ErrFormat marks malformed or unsupported files.
 var ErrFormat = errors.New("npy: bad file")
 
-type formatError struct{ msg string }
+// FormatError says what is wrong with a file; Msg is the message without
+// the package prefix, for callers that name the file themselves.
+type FormatError struct{ Msg string }
 
-func (e *formatError) Error() string        { return "npy: " + e.msg }
-func (e *formatError) Is(target error) bool { return target == ErrFormat }
+func (e *FormatError) Error() string        { return "npy: " + e.Msg }
+func (e *FormatError) Is(target error) bool { return target == ErrFormat }
 
 func errorf(format string, args ...any) error {
-	return &formatError{msg: fmt.Sprintf(format, args...)}
+	return &FormatError{Msg: fmt.Sprintf(format, args...)}
 }
 
 // ReadHeader reads the magic, version and header of a .npy stream, leaving
-// r at the start of the data.
+// r at the start of the data. A short stream is a FormatError; another
+// read error (a cancelled read, an I/O error) is returned as it is.
 func ReadHeader(r io.Reader) (*Header, error) {
 	var pre [10]byte
 	if n, err := io.ReadFull(r, pre[:8]); err != nil {
+		if !isShort(err) {
+			return nil, err
+		}
 		if n == 0 {
 			return nil, errorf("empty file, not a .npy file")
 		}
@@ -58,12 +64,18 @@ func ReadHeader(r io.Reader) (*Header, error) {
 	switch major {
 	case 1:
 		if _, err := io.ReadFull(r, pre[8:10]); err != nil {
+			if !isShort(err) {
+				return nil, err
+			}
 			return nil, errorf("truncated in the header length")
 		}
 		hlen, off = int(binary.LittleEndian.Uint16(pre[8:10])), 10
 	case 2, 3:
 		var b [4]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
+			if !isShort(err) {
+				return nil, err
+			}
 			return nil, errorf("truncated in the header length")
 		}
 		hlen, off = int(binary.LittleEndian.Uint32(b[:])), 12
@@ -75,6 +87,9 @@ func ReadHeader(r io.Reader) (*Header, error) {
 	}
 	hdr := make([]byte, hlen)
 	if n, err := io.ReadFull(r, hdr); err != nil {
+		if !isShort(err) {
+			return nil, err
+		}
 		return nil, errorf("truncated header: expected %d bytes, got %d", hlen, n)
 	}
 	h, err := ParseHeader(hdr, major)
@@ -85,6 +100,8 @@ func ReadHeader(r io.Reader) (*Header, error) {
 	h.DataOffset = int64(off + hlen)
 	return h, nil
 }
+
+func isShort(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) }
 
 // ParseHeader parses the dict literal of a header (the bytes after the
 // length field). major selects the text encoding: latin-1 for 1.0 and 2.0,

@@ -1,5 +1,5 @@
 """Prints Dask's results for the cases given as JSON on stdin:
-[{"seed": s, "shape": [...], "chunks": [...], "dist": "uniform"|"normal", "axis": null|n}]
+[{"seed": s, "shape": [...], "chunks": [...], "dist": "uniform"|"normal", "axis": null|[n, ...]}]
 -> one line per case: the printed mean and sum (str of the NumPy scalar,
 i.e. its repr digits), or for an axis the values joined by spaces, and a
 checksum of the first values of the array.
@@ -18,7 +18,7 @@ for c in json.load(sys.stdin):
         x = da.random.standard_normal(tuple(c["shape"]), chunks=tuple(c["chunks"]))
     else:
         x = da.random.random(tuple(c["shape"]), chunks=tuple(c["chunks"]))
-    ax = c["axis"]
+    ax = None if c["axis"] is None else tuple(c["axis"])
     m = x.mean(axis=ax).compute()
     s = x.sum(axis=ax).compute()
     first = x.ravel()[:5].compute()

@@ -28,6 +28,12 @@ def main():
     ap.add_argument("--plain-user")
     ap.add_argument("--plain-password")
     ap.add_argument("--plain-server", help="user:password accepted (ZAP)")
+    ap.add_argument("--curve-secret", help="our Z85 secret key (server: required)")
+    ap.add_argument("--curve-server", help="client: the server's Z85 public key")
+    ap.add_argument("--curve-allow", action="append", default=[],
+                    help="server: admit only these Z85 client public keys (ZAP)")
+    ap.add_argument("--identity")
+    ap.add_argument("--xpub", action="store_true", help="pub mode: print every subscription message")
     ap.add_argument("--topic", action="append", default=[])
     ap.add_argument("--reply", default="World")
     ap.add_argument("--wait-peers", type=int, default=0,
@@ -58,6 +64,30 @@ def main():
         auth.start()
         auth.configure_plain(domain="*", passwords={user: pw})
         sock.plain_server = True
+    if a.identity:
+        sock.identity = a.identity.encode()
+    if a.curve_secret:
+        sec = a.curve_secret.encode()
+        sock.curve_secretkey = sec
+        sock.curve_publickey = zmq.curve_public(sec)
+        if a.curve_server:
+            sock.curve_serverkey = a.curve_server.encode()
+        else:
+            sock.curve_server = True
+            if a.curve_allow:
+                from zmq.auth.thread import ThreadAuthenticator
+                auth = ThreadAuthenticator(ctx)
+                auth.start()
+                allowed = set(k.encode() for k in a.curve_allow)
+                # A callback admits exactly the listed keys.
+                class Allow:
+                    def callback(self, domain, key):
+                        return key in allowed  # Z85 already
+                auth.configure_curve_callback(domain="*", credentials_provider=Allow())
+    elif a.curve_server:
+        pub, sec = zmq.curve_keypair()
+        sock.curve_secretkey, sock.curve_publickey = sec, pub
+        sock.curve_serverkey = a.curve_server.encode()
     if a.mode == "sub":
         for t in a.topic or [""]:
             sock.setsockopt(zmq.SUBSCRIBE, t.encode())
