@@ -33,6 +33,9 @@ import (
 
 var _ broker.Broadcaster = (*Transport)(nil)
 
+// listenWait bounds one BRPOP of a direct listener (Close waits for it).
+const listenWait = time.Second
+
 // fanoutTopic is kombu's pub/sub channel of a fanout exchange.
 func (t *Transport) fanoutTopic(exchange, key string) string {
 	topic := t.k.prefix + "/" + strconv.Itoa(t.db) + "." + exchange
@@ -190,8 +193,8 @@ func (l *listener) pop() {
 	var delay time.Duration
 	keys := l.t.k.lists(l.b.Queue)
 	for !l.stopped() {
-		ctx, cancel := context.WithTimeout(context.Background(), idleWait+5*time.Second)
-		kv, err := l.t.rdb.BRPop(ctx, idleWait, keys...).Result()
+		ctx, cancel := context.WithTimeout(context.Background(), listenWait+5*time.Second)
+		kv, err := l.t.rdb.BRPop(ctx, listenWait, keys...).Result()
 		cancel()
 		if errors.Is(err, goredis.Nil) {
 			continue

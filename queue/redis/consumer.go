@@ -16,8 +16,9 @@ import (
 
 // idleWait bounds one blocking wait of an idle consumer: it blocks on the
 // queue's step-0 list and looks at its other priority lists and due
-// delayed messages at least this often.
-const idleWait = time.Second
+// delayed messages at least this often (an idle worker then makes a few
+// round trips a second).
+const idleWait = 250 * time.Millisecond
 
 // maxDelayedMoves bounds the due delayed messages one claim moves.
 const maxDelayedMoves = 256

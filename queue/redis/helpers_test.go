@@ -184,7 +184,7 @@ func (h *harness) startCeleryWorker(concurrency, pool string) *celeryWorker {
 	h.t.Helper()
 	python, script := peer(h.t)
 	cmd := exec.Command(python, script, "worker", h.url, h.prefix, h.queue, concurrency, pool)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		h.t.Fatal(err)
@@ -215,11 +215,11 @@ func (h *harness) startCeleryWorker(concurrency, pool string) *celeryWorker {
 	var once sync.Once
 	cw.stop = func() {
 		once.Do(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			signalGroup(cmd, syscall.SIGTERM)
 			select {
 			case <-exited:
 			case <-time.After(20 * time.Second):
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				signalGroup(cmd, syscall.SIGKILL)
 				<-exited
 			}
 		})
