@@ -275,6 +275,9 @@ func (s *subscription) send() {
 		resync := s.resync
 		s.resync = false
 		if resync {
+			// Every wanted key is read again: batches whose PING answer the
+			// dropped connection took with it are covered.
+			clear(s.batches)
 			sub = sub[:0:0]
 			for id := range s.wants {
 				sub = append(sub, id)
