@@ -68,8 +68,17 @@ type decoded struct {
 // errEnvelope marks a list element that is not a kombu message.
 var errEnvelope = errors.New("not a kombu message")
 
-// decodeEnvelope reads one list element.
+// decodeEnvelope reads one list element: in one pass when it can
+// (decodeEnvelopeFast), else with encoding/json.
 func decodeEnvelope(raw []byte) (*decoded, error) {
+	if d, ok := decodeEnvelopeFast(raw); ok {
+		return d, nil
+	}
+	return decodeEnvelopeSlow(raw)
+}
+
+// decodeEnvelopeSlow is the reference decoder.
+func decodeEnvelopeSlow(raw []byte) (*decoded, error) {
 	var e envelope
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", errEnvelope, err)

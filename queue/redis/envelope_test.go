@@ -109,3 +109,36 @@ func TestResultDocument(t *testing.T) {
 		t.Errorf("STARTED document %s", started)
 	}
 }
+
+// The fast decoder agrees with encoding/json wherever it decodes at all.
+func FuzzEnvelopeFastMatchesSlow(f *testing.F) {
+	if raw, err := os.ReadFile("testdata/kombu_task.json"); err == nil {
+		f.Add(raw)
+	}
+	m := &broker.Message{ContentType: "application/json", ContentEncoding: "utf-8", CorrelationID: "c\"i\\d\u00e9\U0001F600", ReplyTo: "r",
+		Persistent: true, Priority: 7, Expiration: "5",
+		Headers: map[string]any{"i": int32(-3), "big": int64(1) << 40, "f": 2.5, "e": 1e300, "s": "x\ny\t\"z\"", "n": nil,
+			"l": []any{int32(1), "a", []any{}, map[string]any{}}, "m": map[string]any{"k": true, "redelivered": false}},
+		Body: []byte("[[1, 2], {}, null]")}
+	raw, err := encodeEnvelope(m, "ex", "rk", "tag", 2)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add([]byte(`{"body": "eA==", "properties": {"body_encoding": "base64", "priority": 5.0, "delivery_mode": 2}, "headers": null}`))
+	f.Add([]byte(`{"body": "raw", "headers": {"redelivered": true, "u": "\ud83d\ude00 \u00e9 \/"}, "properties": {"expiration": 60000}}`))
+	f.Add([]byte(`{"body": "", "headers": {"x": -0.5e-3, "y": 99999999999999999999}, "properties": {}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, ok := decodeEnvelopeFast(raw)
+		if !ok {
+			return
+		}
+		slow, err := decodeEnvelopeSlow(raw)
+		if err != nil {
+			t.Fatalf("fast decoded what the slow one refuses (%v): %q", err, raw)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("decoders differ on %q:\n fast %#v\n slow %#v", raw, fast, slow)
+		}
+	})
+}
