@@ -153,11 +153,34 @@ func (r *Results) Get(ctx context.Context, taskID string) (broker.Result, error)
 }
 
 func decodeStored(taskID string, b []byte) (broker.Result, error) {
+	if status, ok := storedStatus(b); ok {
+		return broker.Result{TaskID: taskID, State: status, Body: b}, nil
+	}
 	var m resultMeta
 	if err := json.Unmarshal(b, &m); err != nil {
 		return broker.Result{}, fmt.Errorf("queue: result of %s in Redis: %w", taskID, err)
 	}
 	return broker.Result{TaskID: taskID, State: m.Status, Body: b}, nil
+}
+
+// storedStatus reads a result document's status in one pass (every result
+// a client receives goes through here); false sends it to encoding/json.
+func storedStatus(b []byte) (string, bool) {
+	s := &scanner{b: b}
+	status, seen := "", false
+	ok := s.object(func(key string) bool {
+		if key == "status" {
+			v, ok := s.str()
+			status, seen = v, true
+			return ok
+		}
+		if foldsTo(key, "status", "task_id") {
+			return false
+		}
+		_, ok := s.value(0)
+		return ok
+	})
+	return status, ok && seen && s.end()
 }
 
 // Subscribe implements broker.ResultBackend: results arrive on Redis
