@@ -19,7 +19,7 @@ import "strconv"
 // sep is kombu's separator in list names and binding entries.
 const sep = "\x06\x16"
 
-// priorityStep is kombu's default priority_steps: a message of priority p
+// prioritySteps is kombu's default priority_steps: a message of priority p
 // (clamped to 0..9) goes to the list of the largest step ≤ p, and lists are
 // consumed in step order, so on Redis 0 is the highest priority.
 var prioritySteps = [...]int{0, 3, 6, 9}
