@@ -262,3 +262,46 @@ func TestRedisWithoutPersistenceLosesQueuedTasks(t *testing.T) {
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
+
+// Redis (appendonly yes) crashes while tasks flow: once it is back, the
+// worker and the client carry on and every task sent before the crash gets
+// its result (at least once: a task cut mid-commit may run twice, its
+// client keeps the first result).
+func TestRedisCrashWhileTasksFlow(t *testing.T) {
+	node := testenv.StartRedis(t, true)
+	h := newHarnessOn(t, node.URL, "flow:", redis.Options{ReconnectMax: 500 * time.Millisecond, VisibilityTimeout: 3 * time.Second})
+	h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: 64})
+	c := h.newClient()
+	const total = 2000
+	tasks := make([]*celery.Task, total)
+	for i := range tasks {
+		tasks[i] = &celery.Task{Name: "sleep", Args: []any{n("0.001")}}
+	}
+	ars, err := c.SendAll(h.ctx(), tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "some results", func() bool {
+		done := 0
+		for _, ar := range ars {
+			select {
+			case <-ar.Done():
+				done++
+			default:
+			}
+		}
+		return done >= 100
+	})
+	node.Kill()
+	node.Start()
+	got := 0
+	if err := queue.Gather(h.ctx(), ars, func(i int, r *celery.Result, err error) error {
+		if err != nil {
+			return fmt.Errorf("task %d: %w", i, err)
+		}
+		got++
+		return nil
+	}); err != nil || got != total {
+		t.Fatalf("after the crash: %d of %d results, %v", got, total, err)
+	}
+}
