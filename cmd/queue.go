@@ -16,25 +16,28 @@ import (
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/redis"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 // newQueueCmd is the `dsys queue` group; it adds its subcommands.
 func newQueueCmd(app *App) *cobra.Command {
-	c := newGroupCmd("queue", "Celery-compatible task queue on RabbitMQ or Redis: worker, submit, inspect, purge",
-		`A distributed task queue on RabbitMQ or Redis that speaks Celery's message protocol v2, its
-rpc:// results and its Redis result backend: dsys workers serve Celery clients, and dsys submit
-talks to Celery workers.
+	c := newGroupCmd("queue", "Celery-compatible task queue, embedded, on RabbitMQ or on Redis: worker, submit, result, inspect, purge",
+		`A task queue that speaks Celery's message protocol v2. With no configuration it runs on
+an embedded broker (an SQLite file, queue.broker sqlite://PATH) shared by every worker
+and client on this machine; on RabbitMQ (queue.broker amqp://...) dsys workers serve
+Celery clients over rpc:// results, and dsys submit talks to Celery workers; on Redis
+(queue.broker redis://...) they share queues and Celery's Redis result backend.
 
 Delivery is at least once: a worker acknowledges a task only after its result is
 confirmed by the broker; a message redelivered more than queue.max_redeliveries
 times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead.`)
-	c.AddCommand(longRunning(newQueueWorkerCmd(app)), newQueueSubmitCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
+	c.AddCommand(longRunning(newQueueWorkerCmd(app)), newQueueSubmitCmd(app), newQueueResultCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
 	return c
 }
 
 // addBrokerFlag adds --broker, bound to queue.broker.
 func addBrokerFlag(c *cobra.Command) {
-	c.Flags().String("broker", "", "broker URL: amqp://, amqps://, pyamqp://user:password@host:port/vhost, or redis://[:password@]host[:port][/db] (queue.broker)")
+	c.Flags().String("broker", "", "broker URL: sqlite://PATH (embedded, the default), amqp://, amqps://, pyamqp://user:password@host:port/vhost or redis://[:password@]host[:port][/db] (queue.broker)")
 	bindFlag(c, "broker", "queue.broker")
 }
 
@@ -54,11 +57,20 @@ func queueNames(s string) ([]string, error) {
 	return names, nil
 }
 
-// dialBroker connects to the configured broker.
+// dialBroker connects to the configured broker: the embedded one
+// (sqlite://PATH), Redis or RabbitMQ.
 func dialBroker(ctx context.Context, app *App) (broker.Transport, error) {
 	cfg := app.Config.Queue
 	if redis.IsURL(cfg.Broker) {
 		return dialRedis(ctx, app)
+	}
+	if path, ok := sqlite.PathFromURL(cfg.Broker); ok {
+		t, err := sqlite.Open(ctx, path, sqlite.Options{VisibilityTimeout: cfg.VisibilityTimeout,
+			ResultExpires: cfg.ResultExpires, Logger: app.Log})
+		if err != nil {
+			return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
+		}
+		return t, nil
 	}
 	uri, err := amqp.NormalizeURL(cfg.Broker)
 	if err != nil {

@@ -47,7 +47,7 @@ func dialRedis(ctx context.Context, app *App) (broker.Transport, error) {
 
 // redisOptions are the Redis settings of the queue configuration for url.
 func redisOptions(cfg config.Queue, url string) (redis.Options, error) {
-	opts := redis.Options{ResultExpires: cfg.ResultExpires}
+	opts := redis.Options{ResultExpires: cfg.ResultExpires, VisibilityTimeout: cfg.VisibilityTimeout}
 	if cfg.ResultExpires == 0 {
 		opts.ResultExpires = -1 // 0 keeps results for ever, as Celery's result_expires None
 	}

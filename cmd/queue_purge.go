@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,7 +25,8 @@ func newQueuePurgeCmd(app *App) *cobra.Command {
 		Use:   "purge",
 		Short: "Drop every ready message of a queue (asks first unless --yes)",
 		Long: `Drop the messages waiting in a queue (default: queue.queue). Messages being run
-by workers (unacked) are not touched. Asks for confirmation on stdin unless --yes.
+by workers (unacked) are not touched. Asks for confirmation on the terminal unless --yes; without a terminal, --yes is
+required.
 Of several queues, those that exist are purged and the missing ones named; none
 existing is an error (exit 2).`,
 		Example: `  dsys queue purge --queue celery.dead --yes`,
@@ -40,6 +43,9 @@ existing is an error (exit 2).`,
 }
 
 func runQueuePurge(ctx context.Context, app *App, opts *queuePurgeOptions) error {
+	if !opts.Yes && !interactive(app.IO.In) {
+		return usageErrorf("--yes is required when not interactive (stdin is not a terminal)")
+	}
 	queues, b, err := openQueues(ctx, app)
 	if err != nil {
 		return err
@@ -101,4 +107,10 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// interactive reports whether r is a terminal someone can answer on.
+func interactive(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && isTerminal(f)
 }

@@ -15,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dsys-dev/dsys/config"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
 )
 
@@ -32,8 +34,9 @@ type queueSubmitOptions struct {
 	Wait      bool
 	Timeout   time.Duration
 
-	kwargs map[string]any
-	eta    time.Time
+	kwargs   map[string]any
+	eta      time.Time
+	queueSet bool // --queue given
 }
 
 func newQueueSubmitCmd(app *App) *cobra.Command {
@@ -56,11 +59,18 @@ all results exits 3.`,
   printf '[1,2]\n[3,4]\n' | dsys queue submit --wait -o json add -
   dsys queue submit --countdown 10s --kwarg name='"x"' echo hello`,
 		Args: cobra.MinimumNArgs(1),
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveDefault
+			}
+			return taskNames(app), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Task, opts.Args = args[0], args[1:]
 			if len(opts.Args) == 1 && opts.Args[0] == "-" {
 				opts.Stdin, opts.Args = true, nil
 			}
+			opts.queueSet = c.Flags().Changed("queue")
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -84,6 +94,12 @@ all results exits 3.`,
 func (o *queueSubmitOptions) validate() error {
 	if o.Task == "" || o.Task == "-" {
 		return usageErrorf("expected a task name")
+	}
+	switch {
+	case o.queueSet && strings.TrimSpace(o.Queue) == "":
+		return usageErrorf("--queue: expected a queue name")
+	case strings.Contains(o.Queue, ","):
+		return usageErrorf("--queue %q: a task goes to one queue (give one name)", o.Queue)
 	}
 	o.kwargs = map[string]any{}
 	for _, kv := range o.Kwargs {
@@ -148,7 +164,7 @@ func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) err
 	}
 	target := queues[0]
 	if opts.Queue != "" {
-		target = opts.Queue
+		target = strings.TrimSpace(opts.Queue)
 	}
 	b, err := dialBroker(ctx, app)
 	if err != nil {
@@ -176,6 +192,14 @@ func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) err
 	}
 	defer client.Close()
 
+	if opts.Wait {
+		hinted := make(chan struct{})
+		go func() {
+			defer close(hinted)
+			hintNoWorker(ctx, app, b, target)
+		}()
+		defer func() { <-hinted }() // bounded: 2s at most
+	}
 	// The producer sends; the printer confirms and prints in order (or as
 	// results arrive under -o json). A window bounds unconfirmed tasks.
 	const window = 4096
@@ -419,4 +443,30 @@ func waitError(ctx context.Context, waiting int) error {
 		return withExitCode(ExitUnavailable, fmt.Errorf("%w: %d results missing", queue.ErrTimeout, waiting))
 	}
 	return ctx.Err()
+}
+
+// hintNoWorker says on stderr, at once, when no worker consumes the target
+// queue: otherwise submit --wait would wait in silence.
+func hintNoWorker(ctx context.Context, app *App, b broker.Transport, q string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := b.Inspect(ctx, q)
+	switch {
+	case errors.Is(err, queue.ErrQueueNotFound): // not even declared yet: nobody consumes it
+	case err != nil || info.Consumers > 0:
+		return
+	}
+	app.Log.Warn(fmt.Sprintf("no worker is consuming queue %s; waiting — --timeout bounds it", q))
+}
+
+// taskNames completes task names: the built-ins and queue.tasks of the
+// configuration (loaded here: completion runs before any command does).
+func taskNames(app *App) []string {
+	names := queue.BuiltinNames()
+	if loaded, err := config.Load(config.Options{File: app.configFile}); err == nil {
+		for _, t := range loaded.Config.Queue.Tasks {
+			names = append(names, t.Name)
+		}
+	}
+	return names
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 
 	"github.com/dsys-dev/dsys/config"
 	"github.com/dsys-dev/dsys/queue"
+	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 type queueWorkerOptions struct {
@@ -106,6 +109,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	if err != nil {
 		return err
 	}
+	logBanner(app, queues, reg)
 	var metrics *queue.Metrics
 	if opts.Metrics != "" {
 		stopMetrics, m, err := serveMetrics(app, opts.Metrics)
@@ -158,6 +162,19 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		return queueError(err)
 	}
 	return ctx.Err() // stopped by a signal: exit 130, or 0 after SIGTERM (longRunning)
+}
+
+// logBanner is the worker's first log line: the broker (password masked)
+// and what to set to serve Celery clients instead, the queues, the
+// concurrency and the task names.
+func logBanner(app *App, queues []string, reg *queue.Registry) {
+	cfg := app.Config.Queue
+	attrs := []any{"broker", broker.RedactURL(cfg.Broker)}
+	if _, embedded := sqlite.PathFromURL(cfg.Broker); embedded {
+		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672//")
+	}
+	attrs = append(attrs, "queues", strings.Join(queues, ","), "concurrency", cfg.Concurrency, "tasks", strings.Join(reg.Names(), ","))
+	app.Log.Info("queue: worker starting", attrs...)
 }
 
 // serveMetrics listens on addr and serves /metrics until stopped.

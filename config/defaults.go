@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 )
@@ -22,17 +24,32 @@ func Default() Config {
 			Curve:          ZmqCurve{Allow: []string{}},
 		},
 		Queue: Queue{
-			Broker:          "amqp://guest:guest@localhost:5672//",
-			Queue:           "celery",
-			Concurrency:     ncpu,
-			Prefetch:        0,
-			ResultExpires:   24 * time.Hour,
-			MaxRedeliveries: 5,
-			ShutdownTimeout: 30 * time.Second,
-			MaxMessageSize:  16 * MiB,
+			Broker:            DefaultBroker(),
+			Queue:             "celery",
+			Concurrency:       ncpu,
+			Prefetch:          0,
+			ResultExpires:     24 * time.Hour,
+			VisibilityTimeout: 30 * time.Second,
+			MaxRedeliveries:   5,
+			ShutdownTimeout:   30 * time.Second,
+			MaxMessageSize:    16 * MiB,
 			// The seed's Celery app is named "tasks": serve its tasks.add out of the box.
 			Tasks: []Task{{Name: "tasks.add", Builtin: "add"}},
 		},
 		Compute: Compute{Workers: ncpu, ChunkBytes: 8 * MiB, BlockBytes: 1 * MiB},
 	}
+}
+
+// DefaultBroker is the embedded broker's file in the user's data directory:
+// sqlite://$XDG_DATA_HOME/dsys/queue.db (~/.local/share/dsys/queue.db).
+func DefaultBroker() string {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return "sqlite://" + filepath.Join(dir, "dsys", "queue.db")
 }

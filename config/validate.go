@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // validate checks ranges and enumerations once every value has its type.
@@ -27,6 +28,7 @@ func (l *Loaded) validate() error {
 		{"queue.prefetch", c.Queue.Prefetch >= 0, "expected zero (= concurrency) or more"},
 		{"queue.result_expires", c.Queue.ResultExpires >= 0, "expected a duration of zero or more"},
 		{"queue.result_backend", validResultBackend(c.Queue.ResultBackend), "expected empty (the broker's own), rpc:// or a redis:// or rediss:// URL"},
+		{"queue.visibility_timeout", c.Queue.VisibilityTimeout >= 3*time.Second, "expected a duration of at least 3s"},
 		{"queue.max_redeliveries", c.Queue.MaxRedeliveries >= 0, "expected zero or more"},
 		{"queue.shutdown_timeout", c.Queue.ShutdownTimeout >= 0, "expected a duration of zero or more"},
 		{"queue.max_message_size", c.Queue.MaxMessageSize > 0, "expected a positive size"},

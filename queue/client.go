@@ -71,6 +71,7 @@ func NewClient(ctx context.Context, t broker.Transport, cfg ClientConfig) (*Clie
 	}
 	c := &Client{t: t, cfg: cfg, log: log, sub: sub, pending: map[string]*AsyncResult{},
 		declared: map[string]bool{}, done: make(chan struct{})}
+	log.Debug("queue: listening for results", "reply_to", sub.ReplyTo())
 	go c.dispatch()
 	return c, nil
 }

@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
+	"github.com/dsys-dev/dsys/queue/redis"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 // syncBuffer is a log sink tests can read while the worker writes.
@@ -45,7 +51,7 @@ func dialAMQPLog(t testing.TB, url string, log *slog.Logger) *amqp.Transport {
 
 type harness struct {
 	t     *testing.T
-	b     *amqp.Transport
+	b     broker.Transport
 	queue string
 	reg   *queue.Registry
 	logs  *syncBuffer
@@ -62,7 +68,67 @@ func newHarness(t *testing.T) *harness {
 func newHarnessOn(t *testing.T, url string) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
-	b := dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return newHarnessWith(t, logs, dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+}
+
+// newSQLiteHarness is a harness on an embedded broker in a file of the test's own.
+func newSQLiteHarness(t *testing.T) *harness {
+	t.Helper()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "queue.db"),
+		sqlite.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarnessWith(t, logs, b)
+}
+
+// newRedisHarness is a harness on the shared Redis (the tests' database),
+// under a key prefix of the test's own whose keys it deletes at the end.
+func newRedisHarness(t *testing.T) *harness {
+	t.Helper()
+	url := testenv.Redis(t)
+	logs := &syncBuffer{}
+	prefix := testenv.UniqueName(t, "dsystest") + ":"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := redis.Dial(ctx, url, redis.Options{KeyPrefix: prefix, ResultExpires: 10 * time.Minute,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteRedisKeys(t, url, prefix+"*") })
+	return newHarnessWith(t, logs, b)
+}
+
+// deleteRedisKeys deletes the keys matching pattern.
+func deleteRedisKeys(t *testing.T, url, pattern string) {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		_ = rdb.Del(ctx, iter.Val()).Err()
+	}
+}
+
+// eachTransport runs a test on RabbitMQ, on the embedded broker and on Redis.
+func eachTransport(t *testing.T, test func(t *testing.T, h *harness)) {
+	t.Run("amqp", func(t *testing.T) { test(t, newHarness(t)) })
+	t.Run("sqlite", func(t *testing.T) { test(t, newSQLiteHarness(t)) })
+	t.Run("redis", func(t *testing.T) { test(t, newRedisHarness(t)) })
+}
+
+func newHarnessWith(t *testing.T, logs *syncBuffer, b broker.Transport) *harness {
+	t.Helper()
 	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
 	if err := queue.RegisterBuiltins(h.reg); err != nil {
 		t.Fatal(err)

@@ -63,62 +63,63 @@ func (h *harness) deadLetters(want int) map[string]string {
 // Poison messages are dead-lettered with their reason, logged with their
 // task id, and the worker keeps serving.
 func TestPoisonMessagesDeadLettered(t *testing.T) {
-	h := newHarness(t)
-	h.startWorker(queue.WorkerConfig{MaxMessageSize: 4096, Concurrency: 1})
-	c := h.newClient()
+	eachTransport(t, func(t *testing.T, h *harness) {
+		h.startWorker(queue.WorkerConfig{MaxMessageSize: 4096, Concurrency: 1})
+		c := h.newClient()
 
-	cases := map[string]struct {
-		m      *broker.Message
-		reason string
-	}{
-		"p-json": {goodMessage(t, "p-json", "add", `[[4, 4], {}, {`), "not a JSON array"},
-		"p-ctype": {func() *broker.Message {
-			m := goodMessage(t, "p-ctype", "add", `[[1, 1], {}, null]`)
-			m.ContentType = "application/x-python-serialize"
-			return m
-		}(), "content type"},
-		"p-headers": {&broker.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
-		"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "takes 2 arguments"},
-		"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
-		"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
-		"p-retries": {func() *broker.Message {
-			m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`)
-			m.Headers["retries"] = "many"
-			return m
-		}(), "retries"},
-	}
-	// Bad arguments also answer TypeError to the sender.
-	typeErr := c.Result("p-arity")
-	for id, tc := range cases {
-		if id == "p-arity" {
-			tc.m.ReplyTo = c.ReplyTo()
+		cases := map[string]struct {
+			m      *broker.Message
+			reason string
+		}{
+			"p-json": {goodMessage(t, "p-json", "add", `[[4, 4], {}, {`), "not a JSON array"},
+			"p-ctype": {func() *broker.Message {
+				m := goodMessage(t, "p-ctype", "add", `[[1, 1], {}, null]`)
+				m.ContentType = "application/x-python-serialize"
+				return m
+			}(), "content type"},
+			"p-headers": {&broker.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
+			"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "takes 2 arguments"},
+			"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
+			"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
+			"p-retries": {func() *broker.Message {
+				m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`)
+				m.Headers["retries"] = "many"
+				return m
+			}(), "retries"},
 		}
-		h.rawPublish(h.queue, tc.m)
-	}
-	if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
-		t.Fatalf("good task after poison: %v %v", v, err)
-	}
-	dead := h.deadLetters(len(cases))
-	for id, tc := range cases {
-		if !strings.Contains(dead[id], tc.reason) {
-			t.Errorf("%s: dead-letter reason %q, want it to mention %q", id, dead[id], tc.reason)
+		// Bad arguments also answer TypeError to the sender.
+		typeErr := c.Result("p-arity")
+		for id, tc := range cases {
+			if id == "p-arity" {
+				tc.m.ReplyTo = c.ReplyTo()
+			}
+			h.rawPublish(h.queue, tc.m)
 		}
-		if !strings.Contains(h.logs.String(), "id="+id) {
-			t.Errorf("%s: no log line naming the task id", id)
+		if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
+			t.Fatalf("good task after poison: %v %v", v, err)
 		}
-	}
-	_, err := typeErr.Get(h.ctx())
-	var re *celery.RemoteError
-	if !errors.As(err, &re) || re.Type != "TypeError" {
-		t.Errorf("bad arguments: sender got %v, want TypeError", err)
-	}
-	if info, err := h.b.Inspect(h.ctx(), h.queue); err != nil || info.Ready != 0 {
-		t.Errorf("task queue after poison: %+v %v", info, err)
-	}
+		dead := h.deadLetters(len(cases))
+		for id, tc := range cases {
+			if !strings.Contains(dead[id], tc.reason) {
+				t.Errorf("%s: dead-letter reason %q, want it to mention %q", id, dead[id], tc.reason)
+			}
+			if !strings.Contains(h.logs.String(), "id="+id) {
+				t.Errorf("%s: no log line naming the task id", id)
+			}
+		}
+		_, err := typeErr.Get(h.ctx())
+		var re *celery.RemoteError
+		if !errors.As(err, &re) || re.Type != "TypeError" {
+			t.Errorf("bad arguments: sender got %v, want TypeError", err)
+		}
+		if info, err := h.b.Inspect(h.ctx(), h.queue); err != nil || info.Ready != 0 {
+			t.Errorf("task queue after poison: %+v %v", info, err)
+		}
+	})
 }
 
 // A message redelivered past max_redeliveries goes to <queue>.dead; one
-// below is counted (x-dsys-redeliveries) and served.
+// below is counted (x-dsys-starts, on AMQP) and served.
 func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 	h := newHarness(t)
 	if err := h.b.Declare(h.ctx(), broker.QueueSpec{Name: h.queue, Kind: broker.TaskQueue}); err != nil {
@@ -126,11 +127,11 @@ func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 	}
 	c := h.newClient()
 	// Two tasks: one already redelivered 3 times, one 5 times (the max).
-	below, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-redeliveries": int32(3)}})
+	below, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("1"), n("1")}, Headers: map[string]any{"x-dsys-starts": int32(3)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-redeliveries": int32(5)}})
+	over, err := c.Send(h.ctx(), &celery.Task{Name: "add", Args: []any{n("2"), n("2")}, Headers: map[string]any{"x-dsys-starts": int32(5)}})
 	if err != nil {
 		t.Fatal(err)
 	}

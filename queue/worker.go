@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -305,10 +306,14 @@ func (w *Worker) process(d *broker.Delivery) {
 // receive decodes a delivery and decides whatever can be decided before
 // running it; a nil plan means: run it.
 func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
+	// A run this worker committed already comes back when its settlement
+	// was lost with the connection, or as a second copy of the message (a
+	// client re-sending after a lost confirm, a RabbitMQ transaction cut by
+	// a broker restart): it is acked, not run again.
+	if key := doneKey(&d.Message); key != "" && w.done.has(key) {
+		return nil, nil, w.rules.done(messageID(&d.Message))
+	}
 	if d.Started > 0 {
-		if key := doneKey(&d.Message); key != "" && w.done.has(key) {
-			return nil, nil, w.rules.done(messageID(&d.Message))
-		}
 		w.m.incRedelivered(d.Queue)
 		w.log.Warn("queue: task redelivered", "id", messageID(&d.Message), "queue", d.Queue, "redeliveries", d.Started)
 	}
@@ -413,8 +418,8 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 		w.done.add(key)
 	}
 	if err := d.Commit(ctx, c); err != nil {
-		if key != "" {
-			w.done.remove(key) // its redelivery must run
+		if key != "" && !errors.Is(err, broker.ErrUnsettled) {
+			w.done.remove(key) // nothing of it is out: its redelivery must run
 		}
 		w.log.Warn("queue: commit failed; the broker will redeliver the task", "id", p.id, "name", p.name, "err", err)
 		return

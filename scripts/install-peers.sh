@@ -4,7 +4,7 @@
 # but not running. Idempotent: run it as often as you like.
 set -euo pipefail
 
-PACKAGES=(python3-zmq python3-celery python3-redis python3-numpy python3-dask rabbitmq-server redis-server datamash libzmq3-dev hyperfine time)
+PACKAGES=(python3-zmq python3-celery python3-numpy python3-dask python3-sqlalchemy python3-redis python3-distributed rabbitmq-server redis-server datamash libzmq3-dev hyperfine time)
 AMQP_HOST=127.0.0.1
 AMQP_PORT=5672
 WAIT_SECONDS=${DSYS_RABBITMQ_WAIT:-90}

@@ -68,6 +68,7 @@ type queueSpec struct {
 	name    string
 	kind    broker.QueueKind
 	reply   bool          // an rpc:// reply queue
+	claimed bool          // a <queue>.claimed queue (declared as a plain durable queue)
 	expires time.Duration // reply queues: x-expires
 }
 
@@ -419,14 +420,24 @@ func (c amqpConfirm) Err() error {
 // delayLevels are the TTLs of the delay queues: 1s, 2s, 4s … ~388 days.
 const delayLevels = 25
 
-// publishAt delays a message with delay queues "<queue>.delay.<N>s", each
-// holding messages for a fixed TTL of N = 2^k seconds and dead-lettering
-// them back to queue. Every message of one delay queue has the same TTL, so
-// expiry order is queue order and a long delay never blocks a short one.
-// A delay d goes through the largest level ≤ d and comes back early; the
-// consumer re-delays the rest (at most log2(d) hops), holding only the last
-// sub-second part itself.
+// publishAt delays a message (see delayed).
 func (b *Transport) publishAt(ctx context.Context, queue string, m *broker.Message, at time.Time) (broker.Confirm, error) {
+	name, cp, err := b.delayed(ctx, queue, m, at)
+	if err != nil {
+		return nil, err
+	}
+	return b.publish(ctx, name, cp)
+}
+
+// delayed routes a message due at at through the delay queues
+// "<queue>.delay.<N>s", each holding messages for a fixed TTL of N = 2^k
+// seconds and dead-lettering them back to queue. Every message of one
+// delay queue has the same TTL, so expiry order is queue order and a long
+// delay never blocks a short one. A delay d goes through the largest level
+// ≤ d and comes back early; the consumer re-delays the rest (at most
+// log2(d) hops), holding only the last sub-second part itself. It returns
+// the delay queue to publish to and the message to publish.
+func (b *Transport) delayed(ctx context.Context, queue string, m *broker.Message, at time.Time) (string, *broker.Message, error) {
 	d := time.Until(at)
 	level := 0
 	for level+1 < delayLevels && time.Duration(1)<<(level+1)*time.Second <= d {
@@ -435,11 +446,11 @@ func (b *Transport) publishAt(ctx context.Context, queue string, m *broker.Messa
 	ttl := time.Duration(1) << level * time.Second
 	name := fmt.Sprintf("%s.delay.%ds", queue, int64(ttl/time.Second))
 	if err := b.declareDelay(ctx, name, queue, ttl); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	cp := *m
 	cp.Expiration = "" // the queue's TTL rules; the expires header still holds
-	return b.publish(ctx, name, &cp)
+	return name, &cp, nil
 }
 
 func (b *Transport) declareDelay(ctx context.Context, name, target string, ttl time.Duration) error {
@@ -478,212 +489,10 @@ func (b *Transport) declareDelay(ctx context.Context, name, target string, ttl t
 	return nil
 }
 
-// Consume implements broker.Transport.
-func (b *Transport) Consume(ctx context.Context, queue string, opts broker.ConsumeOptions) (broker.Consumer, error) {
-	return b.consume(ctx, queue, consumeOptions{ConsumeOptions: opts})
-}
-
-// consumeOptions adds what only the transport itself uses.
-type consumeOptions struct {
-	broker.ConsumeOptions
-	autoAck bool // rpc:// reply queues: the broker forgets results as it sends them
-}
-
-func (b *Transport) consume(ctx context.Context, queue string, opts consumeOptions) (*amqpConsumer, error) {
-	if opts.Prefetch <= 0 {
-		opts.Prefetch = 1
-	}
-	c := &amqpConsumer{b: b, queue: queue, opts: opts, out: make(chan *broker.Delivery), stop: make(chan struct{}),
-		tag: "dsys-" + newID()}
-	// The first subscription is synchronous so a missing queue is an error.
-	acker, deliveries, err := c.subscribe(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b.wg.Add(1)
-	go c.run(acker, deliveries)
-	return c, nil
-}
-
-type amqpConsumer struct {
-	b     *Transport
-	queue string
-	opts  consumeOptions
-	tag   string
-	out   chan *broker.Delivery
-
-	stopOnce sync.Once
-	stop     chan struct{}
-	mu       sync.Mutex
-	ch       *amqp091.Channel
-	acker    *amqpAcker // of ch
-}
-
-func (c *amqpConsumer) Deliveries() <-chan *broker.Delivery { return c.out }
-
-// Cancel stops the broker sending; deliveries already on their way are
-// still handed out, then Deliveries closes.
-func (c *amqpConsumer) Cancel() error {
-	c.stopOnce.Do(func() {
-		close(c.stop)
-		c.mu.Lock()
-		ch := c.ch
-		c.mu.Unlock()
-		if ch != nil && !ch.IsClosed() {
-			_ = ch.Cancel(c.tag, false)
-		}
-	})
-	return nil
-}
-
-// Close implements broker.Consumer. Batched acks still waiting are sent first.
-func (c *amqpConsumer) Close() error {
-	_ = c.Cancel()
-	c.mu.Lock()
-	ch, acker := c.ch, c.acker
-	c.mu.Unlock()
-	if acker != nil {
-		acker.flush()
-	}
-	if ch != nil && !ch.IsClosed() {
-		if err := ch.Close(); err != nil && !errors.Is(err, amqp091.ErrClosed) {
-			return fmt.Errorf("queue: close consumer of %s: %w", c.queue, err)
-		}
-	}
-	return nil
-}
-
-func (c *amqpConsumer) subscribe(ctx context.Context) (*amqpAcker, <-chan amqp091.Delivery, error) {
-	conn, _, _, err := c.b.current(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
-	}
-	if !c.opts.autoAck {
-		if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
-			ch.Close()
-			return nil, nil, fmt.Errorf("queue: consume %s: qos: %w", c.queue, err)
-		}
-	}
-	deliveries, err := ch.Consume(c.queue, c.tag, c.opts.autoAck, false, false, false, nil)
-	if err != nil {
-		ch.Close()
-		if isNotFound(err) {
-			return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, broker.ErrQueueNotFound)
-		}
-		return nil, nil, fmt.Errorf("queue: consume %s: %w", c.queue, err)
-	}
-	acker := newAMQPAcker(c.b, ch, c.opts)
-	c.mu.Lock()
-	c.ch, c.acker = ch, acker
-	c.mu.Unlock()
-	select {
-	case <-c.stop: // cancelled while subscribing
-		_ = ch.Cancel(c.tag, false)
-	default:
-	}
-	return acker, deliveries, nil
-}
-
-// run forwards deliveries and re-subscribes after connection losses.
-func (c *amqpConsumer) run(acker *amqpAcker, deliveries <-chan amqp091.Delivery) {
-	defer c.b.wg.Done()
-	defer close(c.out)
-	delay := c.b.opts.ReconnectMin
-	for {
-		for d := range deliveries {
-			del := fromDelivery(&d, c.queue, acker)
-			acker.track(d.DeliveryTag)
-			if d.Redelivered && !c.opts.autoAck {
-				// RabbitMQ's classic queues keep no count: count in a copy.
-				c.b.wg.Add(1)
-				go func() {
-					defer c.b.wg.Done()
-					acker.recount(del)
-				}()
-				continue
-			}
-			select {
-			case c.out <- del:
-			case <-c.b.done:
-				return
-			}
-		}
-		// The channel closed: cancelled, or the connection dropped.
-		select {
-		case <-c.stop:
-			return
-		case <-c.b.done:
-			return
-		default:
-		}
-		for {
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-c.stop:
-				case <-c.b.done:
-				case <-ctx.Done():
-				}
-				cancel()
-			}()
-			var err error
-			acker, deliveries, err = c.subscribe(ctx)
-			cancel()
-			if err == nil {
-				delay = c.b.opts.ReconnectMin
-				break
-			}
-			select {
-			case <-c.stop:
-				return
-			case <-c.b.done:
-				return
-			default:
-			}
-			c.b.log.Debug("queue: re-subscribe failed", "queue", c.queue, "err", err)
-			select {
-			case <-time.After(delay):
-			case <-c.stop:
-				return
-			case <-c.b.done:
-				return
-			}
-			delay = min(delay*2, c.b.opts.ReconnectMax)
-		}
-	}
-}
-
-// headerRedeliveries counts, in a copy of a message, how often RabbitMQ
-// redelivered it (classic queues keep no count of their own).
-const headerRedeliveries = "x-dsys-redeliveries"
-
-func fromDelivery(d *amqp091.Delivery, queue string, s broker.Settler) *broker.Delivery {
-	del := &broker.Delivery{
-		Message: broker.Message{
-			ContentType:     d.ContentType,
-			ContentEncoding: d.ContentEncoding,
-			CorrelationID:   d.CorrelationId,
-			ReplyTo:         d.ReplyTo,
-			Persistent:      d.DeliveryMode == amqp091.Persistent,
-			Priority:        d.Priority,
-			Expiration:      d.Expiration,
-			Headers:         fromTable(d.Headers),
-			Body:            d.Body,
-		},
-		Queue:       queue,
-		Redelivered: d.Redelivered,
-		Tag:         d.DeliveryTag,
-		Settler:     s,
-	}
-	if n, ok := headerInt(del.Headers[headerRedeliveries]); ok && n > 0 {
-		del.Started = int(n)
-	}
-	return del
-}
+// headerStarts counts, in the copy of a message a worker claimed, the
+// earlier deliveries of it that a worker started (classic queues keep no
+// count of their own).
+const headerStarts = "x-dsys-starts"
 
 // headerInt reads an integer header as amqp091-go types it.
 func headerInt(v any) (int64, bool) {
@@ -821,10 +630,43 @@ func toField(v any) any {
 	return v
 }
 
-// Inspect implements broker.Transport: a passive declare gives ready
-// messages and consumers; unacked comes from the management API when it
+// Inspect implements broker.Transport: passive declares give ready
+// messages (the queue's and those claimed and not yet delivered, see
+// Consume) and consumers; unacked comes from the management API when it
 // answers; delayed sums the delay queues of publishAt.
 func (b *Transport) Inspect(ctx context.Context, queue string) (broker.QueueInfo, error) {
+	info, err := b.exists(ctx, queue)
+	if err != nil {
+		return broker.QueueInfo{}, fmt.Errorf("queue: inspect %w", err)
+	}
+	if claimed, err := b.exists(ctx, queue+claimedSuffix); err == nil {
+		info.Ready += claimed.Ready
+	} else if !errors.Is(err, broker.ErrQueueNotFound) {
+		return broker.QueueInfo{}, fmt.Errorf("queue: inspect %w", err)
+	}
+	if n, ok := b.mgmt.unacked(ctx, queue); ok {
+		if m, ok := b.mgmt.unacked(ctx, queue+claimedSuffix); ok {
+			n += m
+		}
+		info.Unacked = n
+	}
+	if info.Delayed, err = b.delayedCount(ctx, queue); err != nil {
+		return broker.QueueInfo{}, err
+	}
+	return info, nil
+}
+
+// isDeadLetterQueue reports whether queue was declared through this
+// transport as a dead-letter queue.
+func (b *Transport) isDeadLetterQueue(queue string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, ok := b.declared[queue]
+	return ok && q.kind == broker.DeadLetterQueue && !q.reply && !q.claimed
+}
+
+// exists reports (with a passive declare) whether a queue exists.
+func (b *Transport) exists(ctx context.Context, queue string) (broker.QueueInfo, error) {
 	ch, err := b.channel(ctx)
 	if err != nil {
 		return broker.QueueInfo{}, err
@@ -833,38 +675,33 @@ func (b *Transport) Inspect(ctx context.Context, queue string) (broker.QueueInfo
 	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
 	if err != nil {
 		if isNotFound(err) {
-			return broker.QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, broker.ErrQueueNotFound)
+			return broker.QueueInfo{}, fmt.Errorf("%s: %w", queue, broker.ErrQueueNotFound)
 		}
-		return broker.QueueInfo{}, fmt.Errorf("queue: inspect %s: %w", queue, err)
+		return broker.QueueInfo{}, fmt.Errorf("%s: %w", queue, err)
 	}
-	info := broker.QueueInfo{Name: queue, Ready: q.Messages, Consumers: q.Consumers, Unacked: -1}
-	if n, ok := b.mgmt.unacked(ctx, queue); ok {
-		info.Unacked = n
-	}
-	if info.Delayed, err = b.delayed(ctx, queue); err != nil {
-		return broker.QueueInfo{}, err
-	}
-	return info, nil
+	return broker.QueueInfo{Name: queue, Ready: q.Messages, Consumers: q.Consumers, Unacked: -1}, nil
 }
 
-// Purge implements broker.Transport.
+// Purge implements broker.Transport: the queue's ready messages and those
+// claimed and not yet delivered.
 func (b *Transport) Purge(ctx context.Context, queue string) (int, error) {
-	ch, err := b.channel(ctx)
-	if err != nil {
-		return 0, err
+	if _, err := b.exists(ctx, queue); err != nil {
+		return 0, fmt.Errorf("queue: purge %w", err)
 	}
-	defer ch.Close()
-	if _, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil); err != nil {
-		if isNotFound(err) {
-			return 0, fmt.Errorf("queue: purge %s: %w", queue, broker.ErrQueueNotFound)
+	total := 0
+	for _, q := range []string{queue, queue + claimedSuffix} {
+		ch, err := b.channel(ctx)
+		if err != nil {
+			return total, err
 		}
-		return 0, fmt.Errorf("queue: purge %s: %w", queue, err)
+		n, err := ch.QueuePurge(q, false)
+		ch.Close()
+		if err != nil && !isNotFound(err) {
+			return total, fmt.Errorf("queue: purge %s: %w", q, err)
+		}
+		total += n
 	}
-	n, err := ch.QueuePurge(queue, false)
-	if err != nil {
-		return 0, fmt.Errorf("queue: purge %s: %w", queue, err)
-	}
-	return n, nil
+	return total, nil
 }
 
 // Delete implements broker.Transport.
@@ -874,8 +711,10 @@ func (b *Transport) Delete(ctx context.Context, queue string) error {
 		return err
 	}
 	defer ch.Close()
-	if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
-		return fmt.Errorf("queue: delete %s: %w", queue, err)
+	for _, q := range []string{queue, queue + claimedSuffix} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			return fmt.Errorf("queue: delete %s: %w", q, err)
+		}
 	}
 	b.mu.Lock()
 	delete(b.declared, queue)
@@ -920,8 +759,8 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Code == amqp091.NotFound
 }
 
-// delayed counts the messages waiting in queue's delay queues.
-func (b *Transport) delayed(ctx context.Context, queue string) (int, error) {
+// delayedCount counts the messages waiting in queue's delay queues.
+func (b *Transport) delayedCount(ctx context.Context, queue string) (int, error) {
 	ch, err := b.channel(ctx)
 	if err != nil {
 		return 0, err

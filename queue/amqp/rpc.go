@@ -86,7 +86,7 @@ func (r *rpcBackend) Subscribe(ctx context.Context, opts broker.SubscribeOptions
 type rpcSubscription struct {
 	t    *Transport
 	name string
-	cons *amqpConsumer
+	cons *rawConsumer
 	out  chan broker.Result
 	once sync.Once
 }
@@ -101,8 +101,8 @@ func (s *rpcSubscription) Results() <-chan broker.Result { return s.out }
 
 func (s *rpcSubscription) pump() {
 	defer close(s.out)
-	for d := range s.cons.Deliveries() {
-		s.out <- broker.Result{TaskID: d.CorrelationID, ReplyTo: s.name, Body: d.Body}
+	for rd := range s.cons.out {
+		s.out <- broker.Result{TaskID: rd.d.CorrelationId, ReplyTo: s.name, Body: rd.d.Body}
 	}
 }
 

@@ -16,6 +16,11 @@ var (
 	ErrNacked = errors.New("queue: publish not confirmed by broker")
 	// ErrQueueNotFound: the queue does not exist.
 	ErrQueueNotFound = errors.New("queue: no such queue")
+	// ErrUnsettled: a commit's results and messages are durable, but its
+	// settlement may not have reached the broker (the connection dropped
+	// meanwhile): the message may come back, and a worker that remembers
+	// committing it can drop it instead of running it again.
+	ErrUnsettled = errors.New("queue: outcome stored, settlement lost with the connection")
 	// ErrLeaseLost: a delivery's lease ran out and the message went to
 	// another consumer; its commit did nothing.
 	ErrLeaseLost = errors.New("queue: lease lost")

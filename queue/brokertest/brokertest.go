@@ -498,8 +498,10 @@ func testInspect(t *testing.T, b broker.Transport) {
 	c := consume(t, b, q, broker.ConsumeOptions{Prefetch: 1})
 	d := next(t, c)
 	info, err = b.Inspect(ctx, q)
-	if err != nil || info.Ready != 2 || info.Consumers != 1 {
-		t.Fatalf("Inspect = %+v, %v (want 2 ready, 1 consumer)", info, err)
+	// A transport may hold back up to a prefetch more while it claims
+	// (AMQP's mover): ready is 2, or 1.
+	if err != nil || info.Ready < 1 || info.Ready > 2 || info.Consumers != 1 {
+		t.Fatalf("Inspect = %+v, %v (want 2 ready, or 1 with one held back, and 1 consumer)", info, err)
 	}
 	if info.Unacked != -1 && info.Unacked != 1 {
 		t.Fatalf("Unacked = %d, want 1 or -1 (unknown)", info.Unacked)

@@ -6,9 +6,12 @@
     celery_peer.py bench URL QUEUE N         submit N add tasks, collect results, print tasks/s
     celery_peer.py rtt URL QUEUE N           N sequential add round trips, print the p50 in ms
 
-URL is an amqp:// or pyamqp:// broker URL.
+URL is an amqp:// or pyamqp:// broker URL, or sqla+sqlite:///PATH (kombu's
+SQLAlchemy transport); CELERY_RESULT_BACKEND overrides the result backend
+(default rpc://, e.g. db+sqlite:///PATH).
 """
 import json
+import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -16,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from celery import Celery, chain
 
 mode, url, queue = sys.argv[1], sys.argv[2], sys.argv[3]
-app = Celery("tasks", broker=url.replace("amqp://", "pyamqp://", 1), backend="rpc://")
+app = Celery("tasks", broker=url.replace("amqp://", "pyamqp://", 1), backend=os.environ.get("CELERY_RESULT_BACKEND", "rpc://"))
 app.conf.task_default_queue = queue
 app.conf.broker_connection_retry_on_startup = True
 app.conf.worker_hijack_root_logger = False

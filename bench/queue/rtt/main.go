@@ -1,4 +1,5 @@
-// Command rtt measures the one-task round trip of the dsys queue: a client
+// Command rtt measures the one-task round trip of the dsys queue (on RabbitMQ
+// or the embedded broker; the worker is another process): a client
 // submits add(i, 1) and waits for its result, n times in sequence, against a
 // running `dsys queue worker`; it prints the p50 and p90 in milliseconds as JSON.
 //
@@ -16,24 +17,32 @@ import (
 
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
+	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
+	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 func main() {
-	broker := flag.String("broker", "amqp://guest:guest@127.0.0.1:5672/", "broker URL")
+	brokerURL := flag.String("broker", "amqp://guest:guest@127.0.0.1:5672/", "broker URL (amqp:// or sqlite://PATH)")
 	q := flag.String("queue", "celery", "queue the worker consumes")
 	n := flag.Int("n", 1000, "round trips")
 	flag.Parse()
-	if err := run(*broker, *q, *n); err != nil {
+	if err := run(*brokerURL, *q, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "rtt:", err)
 		os.Exit(1)
 	}
 }
 
-func run(broker, q string, n int) error {
+func run(brokerURL, q string, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	b, err := amqp.Dial(ctx, broker, amqp.Options{ManagementURL: "-"})
+	var b broker.Transport
+	var err error
+	if path, ok := sqlite.PathFromURL(brokerURL); ok {
+		b, err = sqlite.Open(ctx, path, sqlite.Options{})
+	} else {
+		b, err = amqp.Dial(ctx, brokerURL, amqp.Options{ManagementURL: "-"})
+	}
 	if err != nil {
 		return err
 	}
