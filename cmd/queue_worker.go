@@ -171,7 +171,7 @@ func logBanner(app *App, queues []string, reg *queue.Registry) {
 	cfg := app.Config.Queue
 	attrs := []any{"broker", broker.RedactURL(cfg.Broker)}
 	if _, embedded := sqlite.PathFromURL(cfg.Broker); embedded {
-		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672//")
+		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672// or redis://host:6379/0")
 	}
 	attrs = append(attrs, "queues", strings.Join(queues, ","), "concurrency", cfg.Concurrency, "tasks", strings.Join(reg.Names(), ","))
 	app.Log.Info("queue: worker starting", attrs...)
