@@ -69,6 +69,7 @@ tps_of() { awk -v n="$TASKS" -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", n/(b-a)}
 seq 0 $((TASKS-1)) | awk '{print "[" $1 ", " $1 "]"}' > "$TMP/args"
 go build -o "$TMP/redisbare" ./bench/queue/redisbare
 export DSYS_QUEUE_RESULT_EXPIRES=10m
+TIMEFORMAT='%3U %3S'
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo ?)
 echo "== queue benchmark on Redis ($REDIS): $TASKS add tasks, $CPUS CPUs, load average $LOAD0" >&2
@@ -82,12 +83,13 @@ i=0; until "$DSYS" -o json queue inspect --broker "$REDIS" --queue "$Q" 2>/dev/n
 : > "$TMP/dsys.tps"
 for r in $(seq "$REPS"); do
   s0=$(cpu_of "$REDIS_PID"); w0=$(cpu_of "$WPID"); t0=$(now)
-  "$DSYS" queue submit --broker "$REDIS" --queue "$Q" --wait add - < "$TMP/args" > "$TMP/out" 2>"$TMP/submit.err" \
+  { time "$DSYS" queue submit --broker "$REDIS" --queue "$Q" --wait add - < "$TMP/args" > "$TMP/out" 2>"$TMP/submit.err"; } 2>"$TMP/time" \
     || { cat "$TMP/submit.err" >&2; exit 1; }
   t1=$(now); s1=$(cpu_of "$REDIS_PID"); w1=$(cpu_of "$WPID")
+  c=$(awk '{print $1+$2}' "$TMP/time")
   [ "$(wc -l < "$TMP/out")" -eq "$TASKS" ] || { echo "bench-queue (Redis): dsys returned $(wc -l < "$TMP/out") results" >&2; exit 1; }
   tps=$(tps_of "$t0" "$t1")
-  echo "dsys on Redis run $r: $tps tasks/s; CPU per task: Redis $(us_per_task "$s0" "$s1") us, worker $(us_per_task "$w0" "$w1") us" >&2
+  echo "dsys on Redis run $r: $tps tasks/s; CPU per task: Redis $(us_per_task "$s0" "$s1") us, worker $(us_per_task "$w0" "$w1") us, client $(us_per_task 0 "$c") us" >&2
   echo "$tps" >> "$TMP/dsys.tps"
 done
 DSYS_TPS=$(median < "$TMP/dsys.tps")
@@ -97,10 +99,11 @@ kill "$WPID"; wait "$WPID" 2>/dev/null || true; PIDS=()
 : > "$TMP/bare.tps"
 for r in $(seq "$REPS"); do
   s0=$(cpu_of "$REDIS_PID"); t0=$(now)
-  "$TMP/redisbare" -redis "$REDIS" -n "$TASKS" -prefetch "$PREFETCH" > /dev/null
+  { time "$TMP/redisbare" -redis "$REDIS" -n "$TASKS" -prefetch "$PREFETCH" > /dev/null; } 2>"$TMP/time"
   t1=$(now); s1=$(cpu_of "$REDIS_PID")
+  c=$(awk '{print $1+$2}' "$TMP/time")
   tps=$(tps_of "$t0" "$t1")
-  echo "bare go-redis run $r: $tps tasks/s; Redis CPU per task $(us_per_task "$s0" "$s1") us" >&2
+  echo "bare go-redis run $r: $tps tasks/s; CPU per task: Redis $(us_per_task "$s0" "$s1") us, client and worker (one process) $(us_per_task 0 "$c") us" >&2
   echo "$tps" >> "$TMP/bare.tps"
 done
 BARE_TPS=$(median < "$TMP/bare.tps")

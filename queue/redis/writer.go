@@ -178,13 +178,24 @@ func (w *writer) exec(batch []*op) {
 	}
 }
 
-// send queues every operation's commands in one MULTI block.
+// send queues every operation's commands in one MULTI block. Pushes onto
+// one list and the acknowledgements of the whole batch are merged into one
+// command each (LPUSH key v1 v2 … keeps their order), which saves Redis a
+// command per task; an error of a merged command is every sharer's.
 func (w *writer) send(batch []*op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	pipe := w.c.rdb.TxPipeline()
 	k := keys{prefix: w.c.opts.KeyPrefix}
 	n := 0
+	type pushes struct {
+		values []any
+		ops    []*op
+	}
+	lists := map[string]*pushes{}
+	var listOrder []string
+	var ackTags []string
+	var ackOps []*op
 	for _, o := range batch {
 		o.cmds = o.cmds[:0]
 		for _, r := range o.results {
@@ -194,23 +205,46 @@ func (w *writer) send(batch []*op) error {
 		for _, p := range o.put {
 			if p.due > 0 {
 				o.cmds = append(o.cmds, pipe.ZAdd(ctx, p.key, goredis.Z{Score: float64(p.due), Member: p.value}))
-			} else {
-				o.cmds = append(o.cmds, pipe.LPush(ctx, p.key, p.value))
+				continue
 			}
+			l := lists[p.key]
+			if l == nil {
+				l = &pushes{}
+				lists[p.key] = l
+				listOrder = append(listOrder, p.key)
+			}
+			l.values = append(l.values, p.value)
+			l.ops = append(l.ops, o)
 		}
 		if len(o.ack) > 0 {
-			tags := make([]any, len(o.ack))
-			for i, t := range o.ack {
-				tags[i] = t
-			}
-			o.cmds = append(o.cmds, pipe.HDel(ctx, k.unacked(), o.ack...), pipe.ZRem(ctx, k.unackedIndex(), tags...),
-				pipe.ZRem(ctx, k.leases(), tags...))
+			ackTags = append(ackTags, o.ack...)
+			ackOps = append(ackOps, o)
 		}
 		if pb := o.putBack; pb != nil {
 			o.cmds = append(o.cmds, putBackScript.Eval(ctx, pipe,
 				[]string{k.unacked(), k.unackedIndex(), k.leases(), pb.list, pb.delayed}, pb.tag, pb.value, pb.how, pb.due))
 		}
 		n += len(o.cmds)
+	}
+	for _, key := range listOrder {
+		l := lists[key]
+		cmd := pipe.LPush(ctx, key, l.values...)
+		for _, o := range l.ops {
+			o.cmds = append(o.cmds, cmd)
+		}
+		n++
+	}
+	if len(ackTags) > 0 {
+		tags := make([]any, len(ackTags))
+		for i, t := range ackTags {
+			tags[i] = t
+		}
+		cmds := []goredis.Cmder{pipe.HDel(ctx, k.unacked(), ackTags...), pipe.ZRem(ctx, k.unackedIndex(), tags...),
+			pipe.ZRem(ctx, k.leases(), tags...)}
+		for _, o := range ackOps {
+			o.cmds = append(o.cmds, cmds...)
+		}
+		n += len(cmds)
 	}
 	if n == 0 {
 		return nil
