@@ -71,3 +71,37 @@ func cleanSeedDB(t *testing.T, url string) {
 		}
 	}
 }
+
+// `dsys queue worker --broker redis://…` SIGKILLed mid-task: with
+// queue.visibility_timeout 3s its task comes back to the queue 3 s later
+// and the next worker runs it (counted as a redelivery).
+func TestKilledRedisWorkerTaskRunsAgain(t *testing.T) {
+	url := testenv.Redis(t)
+	url = url[:strings.LastIndexByte(url, '/')+1] + seedRedisDB
+	testenv.Binary(t)
+	isolateConfig(t)
+	t.Setenv("DSYS_QUEUE_VISIBILITY_TIMEOUT", "3s")
+	t.Setenv("DSYS_LOG_LEVEL", "debug")
+	q := testenv.UniqueName(t, "killq")
+	t.Cleanup(func() { cleanSeedDB(t, url) })
+	w1 := startWorkerProc(t, "--broker", url, "--queue", q, "--concurrency", "1")
+	id, errOut, code := runDsys(t, "", "queue", "submit", "--broker", url, "--queue", q, "sleep", "2")
+	if code != 0 {
+		t.Fatalf("submit: %q exit %d", errOut, code)
+	}
+	id = strings.TrimSpace(id)
+	w1.waitFor(t, "task started")
+	if err := w1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w1.exited
+	killed := time.Now()
+	w2 := startWorkerProc(t, "--broker", url, "--queue", q, "--concurrency", "1")
+	if _, errOut, code := runDsys(t, "", "queue", "result", "--broker", url, "--wait", "--timeout", "30s", id); code != 0 {
+		t.Fatalf("result after the kill: %q exit %d", errOut, code)
+	}
+	if el := time.Since(killed); el < 2500*time.Millisecond {
+		t.Errorf("the task ran again %v after the kill, before the 3 s visibility timeout", el)
+	}
+	w2.waitFor(t, "redelivered")
+}
