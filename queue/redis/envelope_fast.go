@@ -27,13 +27,9 @@ func decodeEnvelopeFast(raw []byte) (d *decoded, ok bool) {
 			body = v
 			return ok
 		case "content-encoding":
-			v, ok := s.strOrNull()
-			d.msg.ContentEncoding = v
-			return ok
+			return s.strInto(&d.msg.ContentEncoding)
 		case "content-type":
-			v, ok := s.strOrNull()
-			d.msg.ContentType = v
-			return ok
+			return s.strInto(&d.msg.ContentType)
 		case "headers":
 			if s.null() {
 				return true
@@ -56,13 +52,9 @@ func decodeEnvelopeFast(raw []byte) (d *decoded, ok bool) {
 			return s.object(func(k string) bool {
 				switch k {
 				case "correlation_id":
-					v, ok := s.strOrNull()
-					d.msg.CorrelationID = v
-					return ok
+					return s.strInto(&d.msg.CorrelationID)
 				case "reply_to":
-					v, ok := s.strOrNull()
-					d.msg.ReplyTo = v
-					return ok
+					return s.strInto(&d.msg.ReplyTo)
 				case "delivery_mode":
 					n, ok := s.intOrNull()
 					d.msg.Persistent = n == 2
@@ -76,9 +68,7 @@ func decodeEnvelopeFast(raw []byte) (d *decoded, ok bool) {
 					bodyEncoding, haveEncoding = v, true
 					return ok
 				case "delivery_tag":
-					v, ok := s.strOrNull()
-					d.tag = v
-					return ok
+					return s.strInto(&d.tag)
 				case "expiration":
 					if s.peek() == '"' {
 						v, ok := s.str()
@@ -94,13 +84,9 @@ func decodeEnvelopeFast(raw []byte) (d *decoded, ok bool) {
 					return s.object(func(k string) bool {
 						switch k {
 						case "exchange":
-							v, ok := s.strOrNull()
-							d.exchange = v
-							return ok
+							return s.strInto(&d.exchange)
 						case "routing_key":
-							v, ok := s.strOrNull()
-							d.routingKey = v
-							return ok
+							return s.strInto(&d.routingKey)
 						case "redelivered":
 							b, ok := s.boolean()
 							d.redelivered = d.redelivered || b
@@ -235,6 +221,13 @@ func (s *scanner) object(field func(key string) bool) bool {
 			return false
 		}
 	}
+}
+
+// strInto reads a string or null into dst.
+func (s *scanner) strInto(dst *string) bool {
+	v, ok := s.strOrNull()
+	*dst = v
+	return ok
 }
 
 func (s *scanner) strOrNull() (string, bool) {
