@@ -53,8 +53,9 @@ print(add.delay(4, 4).get(timeout=30))
 	}
 }
 
-// cleanSeedDB deletes what the seed test left in its database.
-func cleanSeedDB(t *testing.T, url string) {
+// cleanSeedDB deletes what the seed test left in its database: the
+// "celery" queue's keys, results, and the keys matching more patterns.
+func cleanSeedDB(t *testing.T, url string, more ...string) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		t.Error(err)
@@ -64,7 +65,7 @@ func cleanSeedDB(t *testing.T, url string) {
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, pattern := range []string{"celery-task-meta-*", "celery", "celery\x06\x16*", "_kombu.binding.celery*", "_dsys.*celery*"} {
+	for _, pattern := range append([]string{"celery-task-meta-*", "celery", "celery\x06\x16*", "_kombu.binding.celery*", "_dsys.*celery*"}, more...) {
 		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
 			_ = rdb.Del(ctx, iter.Val()).Err()
@@ -83,7 +84,7 @@ func TestKilledRedisWorkerTaskRunsAgain(t *testing.T) {
 	t.Setenv("DSYS_QUEUE_VISIBILITY_TIMEOUT", "3s")
 	t.Setenv("DSYS_LOG_LEVEL", "debug")
 	q := testenv.UniqueName(t, "killq")
-	t.Cleanup(func() { cleanSeedDB(t, url) })
+	t.Cleanup(func() { cleanSeedDB(t, url, "*"+q+"*") })
 	w1 := startWorkerProc(t, "--broker", url, "--queue", q, "--concurrency", "1")
 	id, errOut, code := runDsys(t, "", "queue", "submit", "--broker", url, "--queue", q, "sleep", "2")
 	if code != 0 {
