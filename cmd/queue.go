@@ -30,7 +30,13 @@ Celery clients over rpc:// results, and dsys submit talks to Celery workers; on 
 
 Delivery is at least once: a worker acknowledges a task only after its result is
 confirmed by the broker; a message redelivered more than queue.max_redeliveries
-times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead.`)
+times, or one that cannot be decoded, goes to the dead-letter queue <queue>.dead.
+
+Celery's tools see dsys workers as their own: on RabbitMQ a worker answers remote
+control (celery inspect, celery status, celery control revoke/terminate/shutdown)
+as the node --hostname (default celery@%h) and sends events (-E) for celery events
+and Flower. Queues that exist are used as declared (priority, quorum);
+queue.queue_arguments shapes the ones dsys creates.`)
 	c.AddCommand(longRunning(newQueueWorkerCmd(app)), newQueueSubmitCmd(app), newQueueResultCmd(app), newQueueInspectCmd(app), newQueuePurgeCmd(app))
 	return c
 }
@@ -76,7 +82,7 @@ func dialBroker(ctx context.Context, app *App) (broker.Transport, error) {
 	if err != nil {
 		return nil, withExitCode(ExitUsage, fmt.Errorf("queue.broker: %w", err))
 	}
-	opts := amqp.Options{Logger: app.Log, ConnectionName: "dsys"}
+	opts := amqp.Options{Logger: app.Log, ConnectionName: "dsys", QueueArguments: amqp.QueueArguments(cfg.QueueArguments)}
 	// The normalized scheme: pyamqps:// is amqps:// too.
 	if strings.HasPrefix(uri, "amqps:") || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
 		tc, err := tlsConfig(cfg.TLS)

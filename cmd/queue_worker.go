@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/dsys-dev/dsys/config"
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/control"
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
@@ -39,9 +42,18 @@ a Celery name such as tasks.add, or a command run without a shell).
 Results go back over Celery's rpc:// protocol, so Python Celery clients and
 dsys submit both work. One log line per task (id, name, state, duration) goes to
 stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
-queue.shutdown_timeout and requeues the rest; a second signal requeues at once.`,
+queue.shutdown_timeout and requeues the rest; a second signal requeues at once.
+
+On RabbitMQ the worker is a node of Celery's remote control, named by
+--hostname: celery inspect (ping, active, reserved, scheduled, stats,
+registered, revoked), celery status and celery control (revoke, terminate,
+enable_events, disable_events, shutdown) reach it as they reach Celery's
+workers; revoked task ids are remembered and shared with the other nodes. It
+sends worker events (online, a heartbeat every 2s, offline) to Celery's event
+exchange, and with -E task events too, for celery events and Flower.`,
 		Example: `  dsys queue worker
-  dsys queue worker --queue celery,images --concurrency 8 --metrics 127.0.0.1:9808`,
+  dsys queue worker --queue celery,images --concurrency 8 --metrics 127.0.0.1:9808
+  dsys queue worker -E --hostname worker1@%h      # then: celery -A app inspect ping -d worker1@$(hostname)`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runQueueWorker(c.Context(), app, opts)
@@ -54,6 +66,10 @@ queue.shutdown_timeout and requeues the rest; a second signal requeues at once.`
 	f.Int("concurrency", 0, "tasks run at once (queue.concurrency)")
 	f.Int("prefetch", 0, "unacknowledged messages held; 0 = concurrency (queue.prefetch)")
 	f.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (host:port) at /metrics")
+	f.StringP("hostname", "n", "", "node name for remote control and events; %h host, %n name, %d domain (queue.hostname, default celery@%h)")
+	f.BoolP("events", "E", false, "send task events for celery events and Flower (queue.events)")
+	bindFlag(c, "hostname", "queue.hostname")
+	bindFlag(c, "events", "queue.events")
 	bindFlag(c, "queue", "queue.queue")
 	bindFlag(c, "concurrency", "queue.concurrency")
 	bindFlag(c, "prefetch", "queue.prefetch")
@@ -70,6 +86,7 @@ func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
 		}
 		where = fmt.Sprintf("queue.tasks[%d] (%s)", i, t.Name)
 		var fn queue.TaskFunc
+		arity := 0
 		switch {
 		case t.Builtin != "" && len(t.Command) > 0:
 			return nil, usageErrorf("%s: set builtin or command, not both", where)
@@ -78,17 +95,17 @@ func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
 			if !ok {
 				return nil, usageErrorf("%s: unknown builtin %q (have %v)", where, t.Builtin, queue.BuiltinNames())
 			}
-			fn = f
+			fn, arity = f, queue.BuiltinArity(t.Builtin)
 		case len(t.Command) > 0:
 			f, err := queue.CommandTask(t.Command, queue.CommandOptions{})
 			if err != nil {
 				return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
 			}
-			fn = f
+			fn, arity = f, queue.CommandArity(t.Command)
 		default:
 			return nil, usageErrorf("%s: set builtin or command", where)
 		}
-		def := queue.TaskDef{Name: t.Name, Func: fn, Timeout: t.Timeout, Retries: t.Retries, RetryBackoff: t.RetryBackoff}
+		def := queue.TaskDef{Name: t.Name, Func: fn, Timeout: t.Timeout, Retries: t.Retries, RetryBackoff: t.RetryBackoff, Arity: arity}
 		if err := reg.Register(def); err != nil {
 			return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
 		}
@@ -133,7 +150,6 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	if maxRedeliveries == 0 {
 		maxRedeliveries = -1 // library: none allowed
 	}
-	host, _ := os.Hostname()
 	w := queue.NewWorker(b, reg, queue.WorkerConfig{
 		Queues:          queues,
 		Results:         results,
@@ -142,9 +158,12 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		MaxRedeliveries: maxRedeliveries,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		MaxMessageSize:  int(cfg.MaxMessageSize),
-		Hostname:        fmt.Sprintf("dsys@%s", host),
-		Logger:          app.Log,
-		Metrics:         metrics,
+		Hostname:        control.NodeName(cfg.Hostname),
+		TrackStarted:    cfg.TrackStarted,
+		Control: &queue.ControlConfig{Exchange: cfg.ControlExchange, EventExchange: cfg.EventExchange, Events: cfg.Events,
+			Broker: brokerInfo(cfg.Broker), Version: version},
+		Logger:  app.Log,
+		Metrics: metrics,
 	})
 	// The first signal cancels ctx (graceful); a second one aborts the wait.
 	sigs := make(chan os.Signal, 1)
@@ -173,7 +192,15 @@ func logBanner(app *App, queues []string, reg *queue.Registry) {
 	if _, embedded := sqlite.PathFromURL(cfg.Broker); embedded {
 		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672// or redis://host:6379/0")
 	}
-	attrs = append(attrs, "queues", strings.Join(queues, ","), "concurrency", cfg.Concurrency, "tasks", strings.Join(reg.Names(), ","))
+	// Celery's canvas tasks (celery.map, …) are served too; like celery
+	// inspect registered, the banner leaves them out.
+	var names []string
+	for _, n := range reg.Names() {
+		if !strings.HasPrefix(n, "celery.") {
+			names = append(names, n)
+		}
+	}
+	attrs = append(attrs, "queues", strings.Join(queues, ","), "concurrency", cfg.Concurrency, "tasks", strings.Join(names, ","))
 	app.Log.Info("queue: worker starting", attrs...)
 }
 
@@ -202,4 +229,40 @@ func serveMetrics(app *App, addr string) (stop func(), m *queue.Metrics, err err
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, m, nil
+}
+
+// brokerInfo is the connection as `celery inspect stats` shows it (kombu's
+// Connection.info()), without the password.
+func brokerInfo(rawURL string) control.BrokerInfo {
+	info := control.BrokerInfo{Transport: "amqp", LoginMethod: "PLAIN", ConnectTimeout: 5, Heartbeat: 10,
+		FailoverStrategy: "round-robin", Alternates: []string{}}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return info
+	}
+	switch u.Scheme {
+	case "amqps", "pyamqps":
+		info.SSL = true
+	case "sqlite":
+		info.Transport = "sqlite"
+	case "redis", "rediss":
+		info.Transport = "redis"
+	}
+	info.Hostname = u.Hostname()
+	info.Port, _ = strconv.Atoi(u.Port())
+	if info.Port == 0 && info.Transport == "amqp" {
+		info.Port = 5672
+		if info.SSL {
+			info.Port = 5671
+		}
+	}
+	info.UserID = u.User.Username()
+	if info.UserID == "" && info.Transport == "amqp" {
+		info.UserID = "guest"
+	}
+	info.VirtualHost = strings.TrimPrefix(u.Path, "/")
+	if info.VirtualHost == "" && info.Transport == "amqp" {
+		info.VirtualHost = "/"
+	}
+	return info
 }

@@ -34,7 +34,11 @@ func Default() Config {
 			ShutdownTimeout:   30 * time.Second,
 			MaxMessageSize:    16 * MiB,
 			// The seed's Celery app is named "tasks": serve its tasks.add out of the box.
-			Tasks: []Task{{Name: "tasks.add", Builtin: "add"}},
+			Tasks:           []Task{{Name: "tasks.add", Builtin: "add"}},
+			QueueArguments:  map[string]string{},
+			Hostname:        "celery@%h",
+			ControlExchange: "celery",
+			EventExchange:   "celeryev",
 		},
 		Compute: Compute{Workers: ncpu, ChunkBytes: 8 * MiB, BlockBytes: 1 * MiB},
 	}

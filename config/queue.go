@@ -16,6 +16,13 @@ type Queue struct {
 	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
 	TLS               QueueTLS      `mapstructure:"tls"`
 	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
+	// Celery's tools beyond tasks: queue declarations, STARTED, remote control, events.
+	QueueArguments  map[string]string `mapstructure:"queue_arguments" doc:"arguments of the task queues dsys creates, e.g. x-max-priority: 10 (queues that exist are used as declared)"`
+	TrackStarted    bool              `mapstructure:"track_started" doc:"publish a STARTED state when a task begins (Celery's task_track_started)"`
+	Hostname        string            `mapstructure:"hostname" doc:"worker node name for remote control and events; %h host, %n name, %d domain (Celery's -n)"`
+	Events          bool              `mapstructure:"events" doc:"send task events to the event exchange from the start (Celery's -E)"`
+	ControlExchange string            `mapstructure:"control_exchange" doc:"Celery's control_exchange: remote control commands come on <name>.pidbox"`
+	EventExchange   string            `mapstructure:"event_exchange" doc:"Celery's event_exchange, where worker and task events go"`
 }
 
 // QueueTLS configures amqps:// connections.

@@ -203,7 +203,7 @@ func (l *limitedBuffer) String() string { return l.buf.String() }
 func runCommand(ctx context.Context, argv []string, opts CommandOptions) (any, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	setProcessGroup(cmd)
-	cmd.Cancel = func() error { return terminate(cmd) }
+	cmd.Cancel = func() error { return terminate(cmd, stopSignal(ctx)) }
 	cmd.WaitDelay = opts.KillGrace
 	stdout := &limitedBuffer{max: opts.MaxOutput}
 	stderr := &limitedBuffer{max: stderrKeep, tail: true}

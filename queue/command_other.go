@@ -6,7 +6,7 @@ import "os/exec"
 
 func setProcessGroup(*exec.Cmd) {}
 
-func terminate(cmd *exec.Cmd) error {
+func terminate(cmd *exec.Cmd, _ int) error {
 	if cmd.Process == nil {
 		return nil
 	}

@@ -7,6 +7,9 @@
 // message protocol (pure codec, no I/O), queue/broker the contract with the
 // transports, queue/amqp the RabbitMQ transport (with Celery's rpc://
 // results), queue/brokertest the conformance suite every transport passes.
+// Beside tasks, queue/control answers Celery's remote control and
+// queue/events sends Celery's events, over transports that carry broadcasts
+// (broker.Broadcaster); a worker runs both when WorkerConfig.Control is set.
 //
 // A worker takes each delivery through receive → decode → run → plan →
 // commit: what becomes of it (results, retries, callbacks, chain steps,

@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		retried: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "tasks_retried_total",
 			Help: "Failed runs re-published for a retry."}, []string{"task"}),
 		revoked: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "tasks_revoked_total",
-			Help: "Tasks revoked because they expired."}, []string{"task"}),
+			Help: "Tasks not run or stopped: expired, revoked or terminated by remote control."}, []string{"task"}),
 		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_redelivered_total",
 			Help: "Messages the broker redelivered (their consumer died or disconnected)."}, []string{"queue"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_dead_lettered_total",

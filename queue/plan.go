@@ -33,6 +33,12 @@ type plan struct {
 	reason   string // REVOKED: why
 	dead     *deadLetter
 	event    event // what else happened
+
+	// For Celery's events: the run's value, its exception, the signal of
+	// a terminated run.
+	value  any
+	exc    *celery.RemoteError
+	signal int
 }
 
 // deadLetter is why a delivery went to "<queue>.dead".
@@ -74,11 +80,15 @@ type rules struct {
 	origin          string   // names the worker in the messages it sends
 	queues          []string // the queues it consumes (declared already)
 	newID           func() string
+	// arity tells how many positional arguments a task of this worker
+	// takes (-1: any), for errback calls; ok is false for tasks it does
+	// not know.
+	arity func(name string) (n int, ok bool)
 }
 
-func newRules(cfg *WorkerConfig) *rules {
+func newRules(cfg *WorkerConfig, reg *Registry) *rules {
 	return &rules{maxRedeliveries: cfg.MaxRedeliveries, maxMessageSize: cfg.MaxMessageSize,
-		origin: cfg.Hostname, queues: cfg.Queues, newID: uuid.NewString}
+		origin: cfg.Hostname, queues: cfg.Queues, newID: uuid.NewString, arity: reg.arity}
 }
 
 // messageID finds a task id in a message without decoding its body.
@@ -144,8 +154,19 @@ func (r *rules) unregistered(task *celery.Task) *plan {
 
 // expired answers REVOKED for a task received after its expiry.
 func (r *rules) expired(task *celery.Task) *plan {
-	return &plan{id: task.ID, name: task.Name, state: celery.StateRevoked, reason: "expired",
-		commit: broker.Commit{Results: r.errorResult(task, celery.StateRevoked, celery.Revoked("expired"))}}
+	return r.revoked(task, "expired")
+}
+
+// revoked answers REVOKED for a task that is not run: expired, revoked by
+// remote control ("revoked"), or terminated while running ("terminated").
+// The rest of its chain is answered REVOKED too, so that nobody waits on
+// a task that will never run.
+func (r *rules) revoked(task *celery.Task, reason string) *plan {
+	exc := celery.Revoked(reason)
+	p := &plan{id: task.ID, name: task.Name, state: celery.StateRevoked, reason: reason, exc: exc,
+		commit: broker.Commit{Results: r.errorResult(task, celery.StateRevoked, exc)}}
+	r.answerChain(p, task, celery.StateRevoked, exc)
+	return p
 }
 
 // delay sends a task not due yet back to the broker until its eta, without
@@ -166,18 +187,26 @@ func (r *rules) requeue(id, name string, elapsed time.Duration) *plan {
 }
 
 // finished decides what a run's outcome causes: on success its result,
-// callbacks and the next step of its chain; on bad arguments a TypeError and
-// a dead letter; on another failure a retry while retries are left (and the
-// worker is not stopping), else the FAILURE, errbacks and the failure of the
-// rest of its chain.
+// callbacks, what a canvas task launches and the next step of its chain; a
+// run terminated by remote control is REVOKED; on bad arguments a TypeError
+// and a dead letter; on another failure a retry while retries are left (and
+// the worker is not stopping), else the FAILURE, errbacks and the failure of
+// the rest of its chain.
 func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, value any, runErr error,
 	elapsed time.Duration, stopping bool, now time.Time) *plan {
 	p := &plan{id: task.ID, name: task.Name, elapsed: elapsed}
+	var l *launch
+	if x, ok := value.(*launch); ok && runErr == nil {
+		l, value = x, x.result
+	}
 	if runErr == nil {
 		raw, err := celery.AppendJSON(nil, value)
 		if err == nil {
-			p.state = celery.StateSuccess
+			p.state, p.value = celery.StateSuccess, value
 			p.commit.Results = r.result(task, celery.StateSuccess, celery.ResultBody(task.ID, celery.StateSuccess, raw, nil))
+			if l != nil {
+				r.launchAfter(p, d.Queue, l, task, now)
+			}
 			r.followUps(p, d.Queue, task, value, nil, now)
 			r.chord(p, task, raw)
 			return p
@@ -185,8 +214,14 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 		runErr = celery.Exception("kombu.exceptions", "EncodeError",
 			fmt.Sprintf("result of %s is not JSON-encodable: %v", task.Name, err))
 	}
-	exc := remoteError(runErr, def, task)
-	p.errText = exc.Error()
+	var term *Terminated
+	if errors.As(runErr, &term) {
+		rp := r.revoked(task, "terminated")
+		rp.elapsed, rp.signal = elapsed, term.Signal
+		return rp
+	}
+	exc := r.remoteError(runErr, def, task)
+	p.errText, p.exc = exc.Error(), exc
 	if errors.Is(runErr, ErrBadArgs) {
 		p.state = celery.StateFailure
 		p.dead = &deadLetter{kind: "bad_args", reason: exc.Error()}
@@ -246,35 +281,45 @@ func (r *rules) retryMessage(d *broker.Delivery, def *TaskDef, task *celery.Task
 }
 
 // followUps adds what Celery runs after a task: on success (exc nil) its
-// callbacks (result prepended) and the next task of its chain; on failure
-// its errbacks (task id prepended) and a FAILURE for every task left in its
+// callbacks (result prepended) and the next step of its chain; on failure
+// its errbacks (see errbackArgs) and a FAILURE for every task left in its
 // chain, so whoever waits on the chain's end hears of it.
 func (r *rules) followUps(p *plan, queue string, task *celery.Task, value any, exc *celery.RemoteError, now time.Time) {
 	if exc == nil {
 		for i := range task.Callbacks {
-			r.call(p, queue, &task.Callbacks[i], task, value, nil, now)
+			r.call(p, queue, &task.Callbacks[i], task, []any{value}, nil, now)
 		}
 		if n := len(task.Chain); n > 0 {
-			r.call(p, queue, &task.Chain[n-1], task, value, task.Chain[:n-1], now)
+			r.call(p, queue, &task.Chain[n-1], task, []any{value}, task.Chain[:n-1], now)
 		}
 		return
 	}
 	for i := range task.Errbacks {
-		r.call(p, queue, &task.Errbacks[i], task, task.ID, nil, now)
+		eb := &task.Errbacks[i]
+		r.call(p, queue, eb, task, r.errbackArgs(eb, task, queue, exc), nil, now)
 	}
+	r.answerChain(p, task, celery.StateFailure, exc)
+}
+
+// answerChain gives every task left in task's chain (the members of its
+// groups included) the final state of task, when its caller named it (a
+// task_id and a reply_to in its options).
+func (r *rules) answerChain(p *plan, task *celery.Task, state celery.State, exc *celery.RemoteError) {
 	for i := range task.Chain {
-		id, reply := task.Chain[i].Option("task_id"), task.Chain[i].Option("reply_to")
-		if id == "" || reply == "" {
-			continue
-		}
-		p.commit.Results = append(p.commit.Results, r.errorResult(&celery.Task{ID: id, ReplyTo: reply}, celery.StateFailure, exc)...)
+		task.Chain[i].Leaves(func(s *celery.Signature) {
+			id, reply := s.Option("task_id"), s.Option("reply_to")
+			if id == "" || reply == "" {
+				return
+			}
+			p.commit.Results = append(p.commit.Results, r.errorResult(&celery.Task{ID: id, Name: s.Task, ReplyTo: reply}, state, exc)...)
+		})
 	}
 }
 
-// call adds the message of one signature; one that cannot be encoded is
-// skipped (and said so in the plan's error).
-func (r *rules) call(p *plan, queue string, sig *celery.Signature, parent *celery.Task, arg any, rest []celery.Signature, now time.Time) {
-	t, q := sig.Call(parent, arg, rest, now, r.origin)
+// send adds the message of one task signature; one that cannot be encoded
+// is skipped (and said so in the plan's error).
+func (r *rules) send(p *plan, queue string, sig *celery.Signature, parent *celery.Task, partial []any, rest []celery.Signature, now time.Time) {
+	t, q := sig.Call(parent, partial, rest, now, r.origin)
 	if t.ID == "" {
 		t.ID = r.newID()
 	}
@@ -300,11 +345,17 @@ func (r *rules) result(task *celery.Task, state celery.State, body []byte) []bro
 	return []broker.Result{{TaskID: task.ID, ReplyTo: task.ReplyTo, State: string(state), Body: body}}
 }
 
+// errorResult is the result of a failure: every FAILURE and RETRY carries a
+// traceback (see traceback) for AsyncResult.traceback.
 func (r *rules) errorResult(task *celery.Task, state celery.State, exc *celery.RemoteError) []broker.Result {
 	if task.IgnoreResult {
 		return nil
 	}
-	return r.result(task, state, celery.ErrorResult(task.ID, state, exc, exc.Traceback))
+	tb := exc.Traceback
+	if tb == "" && (state == celery.StateFailure || state == celery.StateRetry) {
+		tb = traceback(r.origin, task, exc, "")
+	}
+	return r.result(task, state, celery.ErrorResult(task.ID, state, exc, tb))
 }
 
 // remoteError maps a task's error to the exception Celery clients see.

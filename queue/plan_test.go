@@ -20,7 +20,8 @@ var planNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 func testRules() *rules {
 	n := 0
 	return &rules{maxRedeliveries: 2, maxMessageSize: 1000, origin: "dsys@test", queues: []string{"q"},
-		newID: func() string { n++; return fmt.Sprintf("gen-%d", n) }}
+		newID: func() string { n++; return fmt.Sprintf("gen-%d", n) },
+		arity: func(name string) (int, bool) { return 1, name == "notify" }}
 }
 
 func delivery(t *testing.T, task *celery.Task, started int) *broker.Delivery {
@@ -156,11 +157,11 @@ func TestRulesFinished(t *testing.T) {
 		{"failure: errbacks and the rest of the chain fail", TaskDef{},
 			func() *celery.Task {
 				tk := base()
-				tk.Errbacks = []celery.Signature{sig("log", "eb", false)}
+				tk.Errbacks = []celery.Signature{sig("log", "eb", false), sig("notify", "eb1", false)}
 				tk.Chain = []celery.Signature{sig("add", "last", false), sig("add", "mid", false)}
 				return tk
 			}, fail(errors.New("boom")), false, func(t *testing.T, p *plan) {
-				if p.state != celery.StateFailure || len(p.commit.Results) != 3 || len(p.commit.Publish) != 1 {
+				if p.state != celery.StateFailure || len(p.commit.Results) != 3 || len(p.commit.Publish) != 2 {
 					t.Fatalf("%d results, %d messages: %+v", len(p.commit.Results), len(p.commit.Publish), p)
 				}
 				for i, id := range []string{"t1", "last", "mid"} {
@@ -169,8 +170,18 @@ func TestRulesFinished(t *testing.T) {
 						t.Errorf("result %d: %+v", i, r)
 					}
 				}
-				if eb := decoded(t, p.commit.Publish[0]); eb.ID != "eb" || fmt.Sprint(eb.Args) != "[t1]" {
-					t.Errorf("errback %+v", eb)
+				// Celery's new style for an errback of unknown arity:
+				// (request, exc, traceback); the task id for one taking one.
+				eb := decoded(t, p.commit.Publish[0])
+				if eb.ID != "eb" || len(eb.Args) != 3 {
+					t.Fatalf("errback %+v", eb)
+				}
+				req, exc, tb := eb.Args[0].(map[string]any), eb.Args[1].(map[string]any), eb.Args[2].(string)
+				if req["id"] != "t1" || req["task"] != "job" || exc["exc_type"] != "TaskError" || !strings.HasSuffix(tb, "TaskError: boom\n") {
+					t.Errorf("errback arguments %v", eb.Args)
+				}
+				if eb := decoded(t, p.commit.Publish[1]); eb.ID != "eb1" || fmt.Sprint(eb.Args) != "[t1]" {
+					t.Errorf("one-argument errback %+v", eb)
 				}
 			}},
 		{"retry with exponential backoff", TaskDef{Retries: 3, RetryBackoff: 2 * time.Second},

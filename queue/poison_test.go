@@ -78,7 +78,7 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 				return m
 			}(), "content type"},
 			"p-headers": {&broker.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
-			"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "takes 2 arguments"},
+			"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "missing 1 required positional argument"},
 			"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
 			"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
 			"p-retries": {func() *broker.Message {

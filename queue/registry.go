@@ -29,6 +29,12 @@ type TaskDef struct {
 	// RetryBackoff is the delay before the first retry; each further retry
 	// waits twice as long (capped at 10 minutes). 0 retries at once.
 	RetryBackoff time.Duration
+	// Arity is how many positional arguments the task takes, -1 for any
+	// number (Python's *args); 0 = unknown. It decides how the task is
+	// called as an errback, as Celery decides by a function's arity: one
+	// taking at most one argument gets the failed task's id, any other
+	// Celery's (request, exc, traceback).
+	Arity int
 }
 
 // Registry maps task names to definitions; safe for concurrent use.
@@ -66,6 +72,16 @@ func (r *Registry) Lookup(name string) *TaskDef {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.defs[name]
+}
+
+// arity reports a registered task's Arity; ok is false when the task is
+// not registered or its arity unknown.
+func (r *Registry) arity(name string) (int, bool) {
+	def := r.Lookup(name)
+	if def == nil || def.Arity == 0 {
+		return 0, false
+	}
+	return def.Arity, true
 }
 
 // Names lists the registered task names, sorted.

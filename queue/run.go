@@ -23,20 +23,20 @@ func timeLimits(def *TaskDef, task *celery.Task) (hard, soft time.Duration) {
 	return hard, task.SoftTimeLimit
 }
 
-// execute runs the task under its time limits. At the soft limit the task's
+// execute runs the task under its time limits, in the run's context parent. At the soft limit the task's
 // context is cancelled with cause ErrSoftTimeLimit; at the hard limit the run
 // is reported as TimeLimitExceeded at once (a Go function that ignores its
 // context keeps running in the background until it returns; a command task
 // is killed).
-func (w *Worker) execute(def *TaskDef, task *celery.Task) (any, error) {
+func (w *Worker) execute(parent context.Context, def *TaskDef, task *celery.Task) (any, error) {
 	hard, soft := timeLimits(def, task)
 	if hard <= 0 && soft <= 0 {
-		// No limit to enforce: the worker's task context (cancelled when
-		// the task is abandoned) is all the task needs.
-		o := safeCall(w.taskCtx, def.Func, task)
+		// No limit to enforce: the run's context (cancelled when the task
+		// is abandoned or terminated) is all the task needs.
+		o := safeCall(parent, def.Func, task)
 		return o.v, o.err
 	}
-	ctx, cancel := context.WithCancelCause(w.taskCtx)
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if soft > 0 {
 		t := time.AfterFunc(soft, func() { cancel(ErrSoftTimeLimit) })

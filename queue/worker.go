@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
+	"github.com/dsys-dev/dsys/queue/control"
 )
 
 // WorkerConfig configures a Worker. The zero value is the documented default.
@@ -35,9 +36,16 @@ type WorkerConfig struct {
 	ShutdownTimeout time.Duration
 	// MaxMessageSize: larger bodies are dead-lettered unread (default 16 MiB).
 	MaxMessageSize int
-	// Hostname names the worker in logs and in the messages it sends
-	// (default "dsys").
+	// Hostname names the worker in logs, in the messages it sends, and as
+	// the node of remote control and events (Celery's node name, such as
+	// "celery@host"; default "dsys").
 	Hostname string
+	// TrackStarted publishes a STARTED result when a task begins
+	// (Celery's task_track_started; default off, as in Celery).
+	TrackStarted bool
+	// Control, when set, makes the worker answer Celery's remote control
+	// and send Celery's events (see ControlConfig).
+	Control *ControlConfig
 	// Results is where results go (default: the transport's own backend).
 	Results broker.ResultBackend
 	// Logger gets one info line per task and warnings (nil = discard).
@@ -87,11 +95,12 @@ const publishTimeout = 30 * time.Second
 // performed by one commit step, which hands the transport everything the
 // outcome causes at once.
 //
-// Shutdown order, when Run's context is cancelled: (1) stop consuming;
-// (2) release every received task that has not started; (3) let running
-// tasks finish and commit for up to ShutdownTimeout (or until Abort);
-// (4) cancel the tasks still running and requeue them; (5) close the
-// consumers and return.
+// Shutdown order, when Run's context is cancelled (or remote control asks
+// for it): (1) stop consuming; (2) release every received task that has not
+// started; (3) let running tasks finish and commit for up to
+// ShutdownTimeout (or until Abort); (4) cancel the tasks still running and
+// requeue them; (5) close the consumers, end remote control (send
+// worker-offline) and return.
 type Worker struct {
 	t     broker.Transport
 	reg   *Registry
@@ -124,6 +133,9 @@ type Worker struct {
 	ready    chan struct{} // closed once consuming
 	done     *recentSet    // doneKeys of runs whose outcome is committed
 	declared sync.Map      // queue names declared for follow-ups
+
+	revoked *control.Revoked // ids not to run (Revoke, remote control)
+	remote  *remote          // remote control and events; nil when off
 }
 
 // run is one task execution, abandoned (requeued) if shutdown times out.
@@ -132,18 +144,25 @@ type run struct {
 	id, name  string
 	start     time.Time
 	abandoned bool // guarded by Worker.mu
+
+	// For remote control (guarded by remote.mu): the task, its state in
+	// the task table, and how to terminate it.
+	task   *celery.Task
+	state  int
+	cancel context.CancelCauseFunc
 }
 
 // NewWorker returns a worker serving reg's tasks from t.
 func NewWorker(t broker.Transport, reg *Registry, cfg WorkerConfig) *Worker {
 	cfg.defaults(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Worker{t: t, reg: reg, cfg: cfg, rules: newRules(&cfg), log: cfg.Logger, m: cfg.Metrics,
+	return &Worker{t: t, reg: reg, cfg: cfg, rules: newRules(&cfg, reg), log: cfg.Logger, m: cfg.Metrics,
 		foreign: cfg.Results != t.Results(),
 		slots:   make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
 		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{},
-		done:  newRecentSet(max(4096, 2*cfg.Prefetch*len(cfg.Queues))),
-		ready: make(chan struct{})}
+		done:    newRecentSet(max(4096, 2*cfg.Prefetch*len(cfg.Queues))),
+		ready:   make(chan struct{}),
+		revoked: control.NewRevoked()}
 }
 
 // Ready is closed once Run has declared its queues and consumes them.
@@ -164,11 +183,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	w.remote = w.startRemote(ctx)
 	var consumers []broker.Consumer
 	defer func() {
 		for _, c := range consumers {
 			_ = c.Close()
 		}
+		w.remote.stop()
 	}()
 	for _, q := range w.cfg.Queues {
 		// Batched acks: the transport settles a run of finished tasks at
@@ -196,6 +217,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.procs.Add(1)
 			go w.process(d)
 		case <-ctx.Done():
+			w.shutdown(consumers, merged)
+			return nil
+		case <-w.remote.shutdownRequested():
 			w.shutdown(consumers, merged)
 			return nil
 		}
@@ -333,6 +357,9 @@ func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
 	if !task.Expires.IsZero() && time.Now().After(task.Expires) {
 		return task, def, w.rules.chordOf(w.rules.expired(task), task)
 	}
+	if w.revoked.Has(task.ID) {
+		return task, def, w.rules.revoked(task, "revoked")
+	}
 	if !task.ETA.IsZero() && time.Until(task.ETA) > holdETA {
 		return task, def, w.rules.delay(task)
 	}
@@ -342,7 +369,11 @@ func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
 // runTask waits for the task's eta (within holdETA) and a slot, runs it and
 // plans what its outcome causes. ok is false when shutdown abandoned it.
 func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p *plan, ok bool) {
+	r := &run{d: d, id: task.ID, name: task.Name, task: task}
+	w.remote.received(task)
+	defer w.remote.untrack(r)
 	if wait := time.Until(task.ETA); !task.ETA.IsZero() && wait > 0 {
+		w.remote.track(r, runScheduled)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -351,6 +382,7 @@ func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p
 			return w.rules.release(task.ID), true
 		}
 	}
+	w.remote.track(r, runReserved)
 	select {
 	case w.slots <- struct{}{}:
 	case <-w.stopping:
@@ -360,7 +392,21 @@ func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p
 		<-w.slots
 		return w.rules.release(task.ID), true
 	}
-	r := &run{d: d, id: task.ID, name: task.Name, start: time.Now()}
+	if w.revoked.Has(task.ID) { // revoked while it waited
+		<-w.slots
+		return w.rules.revoked(task, "revoked"), true
+	}
+	ctx := w.taskCtx
+	if w.remote != nil {
+		ctx, r.cancel = context.WithCancelCause(w.taskCtx)
+		defer r.cancel(nil)
+	}
+	r.start = time.Now()
+	w.remote.track(r, runActive)
+	if w.cfg.TrackStarted {
+		w.trackStarted(task)
+	}
+	w.remote.started(task.ID)
 	w.mu.Lock()
 	w.running[r] = struct{}{}
 	w.mu.Unlock()
@@ -368,7 +414,7 @@ func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p
 	if w.log.Enabled(context.Background(), slog.LevelDebug) { // spare the arguments' allocations
 		w.log.Debug("task started", "id", task.ID, "name", task.Name, "redeliveries", d.Started)
 	}
-	value, runErr := w.execute(def, task)
+	value, runErr := w.execute(ctx, def, task)
 	elapsed := time.Since(r.start)
 	w.m.addInFlight(-1)
 	<-w.slots
@@ -432,6 +478,7 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 
 // report logs and counts a committed plan.
 func (w *Worker) report(d *broker.Delivery, p *plan) {
+	w.remote.outcome(p)
 	if p.dead != nil {
 		w.log.Error("queue: dead-lettering message", "id", p.id, "queue", d.Queue, "reason", p.dead.reason)
 		w.m.incDeadLettered(d.Queue, p.dead.kind)

@@ -36,6 +36,11 @@ type Options struct {
 	ManagementURL string
 	// ConnectionName shows in RabbitMQ's connection list.
 	ConnectionName string
+	// QueueArguments are the arguments of the task queues this transport
+	// creates (x-max-priority, x-queue-type, x-message-ttl, …; see
+	// QueueArguments). A task queue that exists already is used as it was
+	// declared, whatever its arguments.
+	QueueArguments map[string]any
 }
 
 // Transport is the broker.Transport on RabbitMQ (AMQP 0-9-1). It keeps one
@@ -61,6 +66,7 @@ type Transport struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 	rpc       *rpcBackend
+	bcast     broadcaster
 }
 
 // queueSpec is a declaration to repeat after a reconnection.
@@ -70,6 +76,7 @@ type queueSpec struct {
 	reply   bool          // an rpc:// reply queue
 	claimed bool          // a <queue>.claimed queue (declared as a plain durable queue)
 	expires time.Duration // reply queues: x-expires
+	bind    *broker.Binding
 }
 
 var _ broker.Transport = (*Transport)(nil)
@@ -161,7 +168,7 @@ func (b *Transport) connect(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	for _, s := range specs {
-		if err := declareOn(conn, s); err != nil {
+		if err := b.declareOn(conn, s); err != nil {
 			conn.Close()
 			return fmt.Errorf("re-declare %s: %w", s.name, err)
 		}
@@ -309,7 +316,7 @@ func (b *Transport) declare(ctx context.Context, q queueSpec) error {
 	if err != nil {
 		return err
 	}
-	if err := declareOn(conn, q); err != nil {
+	if err := b.declareOn(conn, q); err != nil {
 		return fmt.Errorf("queue: declare %s: %w", q.name, err)
 	}
 	b.mu.Lock()
@@ -318,13 +325,15 @@ func (b *Transport) declare(ctx context.Context, q queueSpec) error {
 	return nil
 }
 
-func declareOn(conn *amqp091.Connection, q queueSpec) error {
+func (b *Transport) declareOn(conn *amqp091.Connection, q queueSpec) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
-	defer ch.Close()
+	defer func() { ch.Close() }()
 	switch {
+	case q.bind != nil:
+		return declareBinding(ch, q.bind)
 	case q.reply:
 		// Celery's rpc:// reply queue: durable here (see Results), deleted
 		// by the broker after q.expires unused.
@@ -335,14 +344,29 @@ func declareOn(conn *amqp091.Connection, q queueSpec) error {
 		_, err := ch.QueueDeclare(q.name, true, false, false, false, amqp091.Table{"x-expires": int64(exp / time.Millisecond)})
 		return err
 	case q.kind == broker.TaskQueue:
-		// Exactly kombu's Queue(name, Exchange(name, 'direct'), routing_key=name).
+		// A queue that exists is adopted as it was declared: Celery may
+		// have given it arguments (x-max-priority, a quorum queue, TTLs)
+		// that a declare without them would contradict (406).
+		if _, err := ch.QueueDeclarePassive(q.name, false, false, false, false, nil); err == nil {
+			return nil
+		} else if !isNotFound(err) {
+			return err
+		}
+		// The 404 closed the channel.
+		if ch, err = conn.Channel(); err != nil {
+			return err
+		}
+		// Else kombu's Queue(name, Exchange(name, 'direct'), routing_key=name,
+		// queue_arguments=…).
 		if err := ch.ExchangeDeclare(q.name, "direct", true, false, false, false, nil); err != nil {
 			return err
 		}
-		if _, err := ch.QueueDeclare(q.name, true, false, false, false, nil); err != nil {
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, toTable(b.opts.QueueArguments)); err != nil {
 			return err
 		}
 		return ch.QueueBind(q.name, q.name, q.name, false, nil)
+	case q.claimed:
+		return b.declareClaimed(conn, ch, q.name)
 	case q.kind == broker.DeadLetterQueue:
 		_, err := ch.QueueDeclare(q.name, true, false, false, false, nil)
 		return err

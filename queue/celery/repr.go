@@ -106,3 +106,18 @@ func pyRepr(b *strings.Builder, v any) {
 		b.Write(j)
 	}
 }
+
+// ArgsRepr is Python's repr of args as a tuple, bounded as Celery's
+// argsrepr (events carry it).
+func ArgsRepr(args []any) string { return argsRepr(args) }
+
+// KwargsRepr is Python's repr of kwargs as a dict, bounded.
+func KwargsRepr(kw map[string]any) string { return kwargsRepr(kw) }
+
+// Repr is Python's repr of one JSON value, bounded (a task-succeeded
+// event's result, an exception's arguments).
+func Repr(v any) string {
+	var b strings.Builder
+	pyRepr(&b, v)
+	return truncRepr(b.String())
+}

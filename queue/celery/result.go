@@ -89,14 +89,7 @@ func ResultBody(taskID string, state State, raw, traceback []byte) []byte {
 }
 
 func encodeException(e *RemoteError) ([]byte, error) {
-	msg := e.Message
-	if msg == nil {
-		msg = []any{}
-	}
-	module := e.Module
-	if module == "" {
-		module = ErrorModule
-	}
+	msg, module := e.parts()
 	b := appendString([]byte(`{"exc_type": `), e.Type)
 	b = append(b, `, "exc_message": `...)
 	b, err := AppendJSON(b, msg)

@@ -63,13 +63,14 @@ func (s *Signature) Option(key string) string {
 }
 
 // Call is the task a signature stands for when a worker sends it after
-// parent, as Celery's worker does: arg (the parent's result, or for an
-// errback its id) is prepended to the arguments unless the signature is
-// immutable; rest is the remainder of a chain; the options (task_id,
+// parent, as Celery's worker does: partial (the parent's result, or an
+// errback's arguments) is prepended to the arguments unless the signature
+// is immutable; rest is the remainder of a chain; the options (task_id,
 // reply_to, queue or routing_key, countdown, time limits, ignore_result,
-// priority, link, link_error) are applied. queue is "" when the signature
-// names none (the parent's queue then). origin names the sender.
-func (s *Signature) Call(parent *Task, arg any, rest []Signature, now time.Time, origin string) (t *Task, queue string) {
+// priority, group_id, group_index, link, link_error) are applied. queue is
+// "" when the signature names none (the parent's queue then). origin names
+// the sender.
+func (s *Signature) Call(parent *Task, partial []any, rest []Signature, now time.Time, origin string) (t *Task, queue string) {
 	t = &Task{ID: s.Option("task_id"), Name: s.Task, Kwargs: s.Kwargs, ReplyTo: s.Option("reply_to"),
 		RootID: parent.RootID, ParentID: parent.ID, Lang: "go", Origin: origin, Chain: rest}
 	if t.RootID == "" {
@@ -79,8 +80,8 @@ func (s *Signature) Call(parent *Task, arg any, rest []Signature, now time.Time,
 		t.ReplyTo = parent.ReplyTo
 	}
 	t.Args = s.Args
-	if !s.Immutable {
-		t.Args = append([]any{arg}, s.Args...)
+	if !s.Immutable && len(partial) > 0 {
+		t.Args = append(append(make([]any, 0, len(partial)+len(s.Args)), partial...), s.Args...)
 	}
 	opts := s.Options
 	if q, ok := opts["queue"].(string); ok && q != "" {
@@ -103,12 +104,20 @@ func (s *Signature) Call(parent *Task, arg any, rest []Signature, now time.Time,
 	if p, ok := AsInt(opts["priority"]); ok && p >= 0 && p <= 255 {
 		t.Priority = uint8(p)
 	}
+	if g, ok := opts["group_id"].(string); ok {
+		t.Group = g
+	}
+	if i, ok := AsInt(opts["group_index"]); ok {
+		gi := int(i)
+		t.GroupIndex = &gi
+	}
 	t.Callbacks = signaturesOption(opts["link"])
 	t.Errbacks = signaturesOption(opts["link_error"])
 	return t, queue
 }
 
-// signaturesOption reads a "link"/"link_error" option: a dict or a list of dicts.
+// signaturesOption reads a "link"/"link_error" option: a dict or a list of
+// dicts; entries that are not signatures are skipped.
 func signaturesOption(v any) []Signature {
 	var list []any
 	switch x := v.(type) {
@@ -121,20 +130,9 @@ func signaturesOption(v any) []Signature {
 	}
 	var out []Signature
 	for _, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			continue
+		if s, err := SignatureOf(e); err == nil {
+			out = append(out, s)
 		}
-		s := Signature{}
-		s.Task, _ = m["task"].(string)
-		if s.Task == "" {
-			continue
-		}
-		s.Args, _ = m["args"].([]any)
-		s.Kwargs, _ = m["kwargs"].(map[string]any)
-		s.Options, _ = m["options"].(map[string]any)
-		s.Immutable, _ = m["immutable"].(bool)
-		out = append(out, s)
 	}
 	return out
 }
