@@ -79,11 +79,11 @@ func (r *rules) chordDone(p *plan, parts []broker.ChordPart, queue string, now t
 		exc := chordError(part)
 		p.commit.Results = append(p.commit.Results, r.errorResult(cb, celery.StateFailure, exc)...)
 		for i := range cb.Errbacks {
-			r.call(p, queue, &cb.Errbacks[i], cb, cb.ID, nil, now)
+			r.call(p, queue, &cb.Errbacks[i], cb, r.errbackArgs(&cb.Errbacks[i], cb, queue, exc), nil, now)
 		}
 		return
 	}
-	r.call(p, queue, &sig, cm.parent, values, nil, now)
+	r.call(p, queue, &sig, cm.parent, []any{values}, nil, now)
 }
 
 // chordError is Celery's ChordError for a part that failed:

@@ -193,7 +193,7 @@ func (r *Results) Subscribe(ctx context.Context, _ broker.SubscribeOptions) (bro
 		return nil, err
 	}
 	s := &subscription{r: r, replyTo: uuid.NewString(), out: make(chan broker.Result, 256),
-		wants: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		wants: map[string]string{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		batches: map[string][]string{}}
 	s.ps = r.c.rdb.Subscribe(context.Background())
 	r.mu.Lock()
@@ -213,7 +213,7 @@ type subscription struct {
 	out     chan broker.Result
 
 	mu      sync.Mutex
-	wants   map[string]bool     // task ids subscribed (or to be) until their final result
+	wants   map[string]string   // task ids subscribed (or to be) until their final result → the last state delivered
 	toSub   []string            // ids to subscribe
 	toUnsub []string            // ids to unsubscribe
 	batches map[string][]string // ping payload → the ids subscribed before it, to read once confirmed
@@ -239,8 +239,8 @@ func (s *subscription) Want(ids ...string) { s.Watch(ids...) }
 func (s *subscription) Watch(ids ...string) {
 	s.mu.Lock()
 	for _, id := range ids {
-		if !s.wants[id] {
-			s.wants[id] = true
+		if _, ok := s.wants[id]; !ok {
+			s.wants[id] = ""
 			s.toSub = append(s.toSub, id)
 		}
 	}
@@ -429,7 +429,7 @@ func (s *subscription) readStored(ids []string) bool {
 				continue
 			}
 			res, err := decodeStored(chunk[i], []byte(str))
-			if err != nil || !broker.Final(res.State) {
+			if err != nil {
 				continue
 			}
 			if !s.deliver(res) {
@@ -440,11 +440,14 @@ func (s *subscription) readStored(ids []string) bool {
 	return true
 }
 
-// deliver hands a result on if its task is still wanted; a final one ends
-// the task's subscription. False once the subscription is closed.
+// deliver hands a result on if its task is still wanted and its state is
+// new (a state read from the key and also heard on the channel is passed
+// on once); a final one ends the task's subscription. False once the
+// subscription is closed.
 func (s *subscription) deliver(res broker.Result) bool {
 	s.mu.Lock()
-	if !s.wants[res.TaskID] {
+	last, ok := s.wants[res.TaskID]
+	if !ok || last == res.State {
 		s.mu.Unlock()
 		return true
 	}
@@ -452,6 +455,8 @@ func (s *subscription) deliver(res broker.Result) bool {
 	if final {
 		delete(s.wants, res.TaskID)
 		s.toUnsub = append(s.toUnsub, res.TaskID)
+	} else {
+		s.wants[res.TaskID] = res.State
 	}
 	s.mu.Unlock()
 	if final {
