@@ -44,7 +44,7 @@ dsys submit both work. One log line per task (id, name, state, duration) goes to
 stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
 queue.shutdown_timeout and requeues the rest; a second signal requeues at once.
 
-On RabbitMQ the worker is a node of Celery's remote control, named by
+On RabbitMQ and Redis the worker is a node of Celery's remote control, named by
 --hostname: celery inspect (ping, active, reserved, scheduled, stats,
 registered, revoked), celery status and celery control (revoke, terminate,
 enable_events, disable_events, shutdown) reach it as they reach Celery's
