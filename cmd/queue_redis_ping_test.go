@@ -22,7 +22,9 @@ func TestCeleryInspectPingOverRedis(t *testing.T) {
 	isolateConfig(t)
 	node := strings.ReplaceAll(testenv.UniqueName(t, "ping"), ".", "-") + "@dsys"
 	q := testenv.UniqueName(t, "pingq")
-	t.Cleanup(func() { cleanSeedDB(t, url, "*"+q+"*", "*"+node+"*", "_kombu.binding.*pidbox*", "_kombu.binding.celeryev*") })
+	t.Cleanup(func() {
+		cleanSeedDB(t, url, "*"+q+"*", "*"+node+"*", "_kombu.binding.*pidbox*", "_kombu.binding.celeryev*")
+	})
 	startWorkerProc(t, "--broker", url, "--queue", q, "--hostname", node)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -42,7 +44,9 @@ func TestCeleryEventsOverRedis(t *testing.T) {
 	isolateConfig(t)
 	node := strings.ReplaceAll(testenv.UniqueName(t, "ev"), ".", "-") + "@dsys"
 	q := testenv.UniqueName(t, "evq")
-	t.Cleanup(func() { cleanSeedDB(t, url, "*"+q+"*", "*"+node+"*", "_kombu.binding.*pidbox*", "_kombu.binding.celeryev*") })
+	t.Cleanup(func() {
+		cleanSeedDB(t, url, "*"+q+"*", "*"+node+"*", "_kombu.binding.*pidbox*", "_kombu.binding.celeryev*")
+	})
 	startWorkerProc(t, "--broker", url, "--queue", q, "--hostname", node, "-E")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
