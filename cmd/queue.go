@@ -15,16 +15,18 @@ import (
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/redis"
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
 // newQueueCmd is the `dsys queue` group; it adds its subcommands.
 func newQueueCmd(app *App) *cobra.Command {
-	c := newGroupCmd("queue", "Celery-compatible task queue, embedded or on RabbitMQ: worker, submit, result, inspect, purge",
+	c := newGroupCmd("queue", "Celery-compatible task queue, embedded, on RabbitMQ or on Redis: worker, submit, result, inspect, purge",
 		`A task queue that speaks Celery's message protocol v2. With no configuration it runs on
 an embedded broker (an SQLite file, queue.broker sqlite://PATH) shared by every worker
 and client on this machine; on RabbitMQ (queue.broker amqp://...) dsys workers serve
-Celery clients over rpc:// results, and dsys submit talks to Celery workers.
+Celery clients over rpc:// results, and dsys submit talks to Celery workers; on Redis
+(queue.broker redis://...) they share queues and Celery's Redis result backend.
 
 Delivery is at least once: a worker acknowledges a task only after its result is
 confirmed by the broker; a message redelivered more than queue.max_redeliveries
@@ -41,7 +43,7 @@ queue.queue_arguments shapes the ones dsys creates.`)
 
 // addBrokerFlag adds --broker, bound to queue.broker.
 func addBrokerFlag(c *cobra.Command) {
-	c.Flags().String("broker", "", "broker URL: sqlite://PATH (embedded, the default) or amqp://, amqps://, pyamqp://user:password@host:port/vhost (queue.broker)")
+	c.Flags().String("broker", "", "broker URL: sqlite://PATH (embedded, the default), amqp://, amqps://, pyamqp://user:password@host:port/vhost or redis://[:password@]host[:port][/db] (queue.broker)")
 	bindFlag(c, "broker", "queue.broker")
 }
 
@@ -62,9 +64,12 @@ func queueNames(s string) ([]string, error) {
 }
 
 // dialBroker connects to the configured broker: the embedded one
-// (sqlite://PATH) or RabbitMQ.
+// (sqlite://PATH), Redis or RabbitMQ.
 func dialBroker(ctx context.Context, app *App) (broker.Transport, error) {
 	cfg := app.Config.Queue
+	if redis.IsURL(cfg.Broker) {
+		return dialRedis(ctx, app)
+	}
 	if path, ok := sqlite.PathFromURL(cfg.Broker); ok {
 		t, err := sqlite.Open(ctx, path, sqlite.Options{VisibilityTimeout: cfg.VisibilityTimeout,
 			ResultExpires: cfg.ResultExpires, Logger: app.Log})

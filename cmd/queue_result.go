@@ -24,16 +24,17 @@ func newQueueResultCmd(app *App) *cobra.Command {
 	opts := &queueResultOptions{}
 	c := &cobra.Command{
 		Use:   "result [flags] TASK_ID",
-		Short: "Print the result of a task by its id (embedded broker)",
+		Short: "Print the result of a task by its id (embedded broker, Redis)",
 		Long: `Print a task's result as submit --wait prints it: the value on stdout (-o json:
 {"id","state","result"}), a FAILURE as the remote error on stderr with exit code 1.
 Without --wait a result that is not there yet exits 3 saying so; with --wait the
 command waits for it (--timeout bounds the wait, then exit 3).
 
-Results are kept by the embedded broker (queue.broker sqlite://...) for
-queue.result_expires and can be read any number of times, from any process. Celery's
-rpc:// protocol on RabbitMQ sends each result to its submitter only: there, use
-submit --wait.`,
+Results are kept by the embedded broker (queue.broker sqlite://...) and by Celery's
+Redis result backend (queue.broker or queue.result_backend redis://..., Celery's
+results too) for queue.result_expires and can be read any number of times, from any
+process. Celery's rpc:// protocol on RabbitMQ sends each result to its submitter
+only: there, use submit --wait.`,
 		Example: `  id=$(dsys queue submit add 4 4) && dsys queue result --wait "$id"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -48,6 +49,7 @@ submit --wait.`,
 		},
 	}
 	addBrokerFlag(c)
+	addResultBackendFlag(c)
 	c.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the result is there")
 	c.Flags().DurationVar(&opts.Timeout, "timeout", 0, "with --wait: give up (exit 3) after this long; 0 waits for ever")
 	return c
@@ -59,7 +61,12 @@ func runQueueResult(ctx context.Context, app *App, opts *queueResultOptions) err
 		return err
 	}
 	defer b.Close()
-	res, err := fetchResult(ctx, app, b, opts)
+	results, closeResults, err := resultBackend(ctx, app, b)
+	if err != nil {
+		return err
+	}
+	defer closeResults()
+	res, err := fetchResult(ctx, app, b, results, opts)
 	if err != nil {
 		return err
 	}
@@ -84,8 +91,7 @@ type resultLine struct {
 }
 
 // fetchResult reads the final result, waiting for it with --wait.
-func fetchResult(ctx context.Context, app *App, b broker.Transport, opts *queueResultOptions) (*celery.Result, error) {
-	rb := b.Results()
+func fetchResult(ctx context.Context, app *App, b broker.Transport, rb broker.ResultBackend, opts *queueResultOptions) (*celery.Result, error) {
 	stored, err := rb.Get(ctx, opts.ID)
 	switch {
 	case errors.Is(err, broker.ErrResultsNotStored):
@@ -111,7 +117,7 @@ func fetchResult(ctx context.Context, app *App, b broker.Transport, opts *queueR
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	client, err := queue.NewClient(ctx, b, queue.ClientConfig{Logger: app.Log})
+	client, err := queue.NewClient(ctx, b, queue.ClientConfig{Results: rb, Logger: app.Log})
 	if err != nil {
 		return nil, queueError(err)
 	}

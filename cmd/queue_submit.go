@@ -79,6 +79,7 @@ all results exits 3.`,
 	}
 	f := c.Flags()
 	addBrokerFlag(c)
+	addResultBackendFlag(c)
 	f.StringArrayVar(&opts.Kwargs, "kwarg", nil, "keyword argument k=v, v parsed as JSON when it parses (repeatable)")
 	f.DurationVar(&opts.Countdown, "countdown", 0, "run no earlier than this from now")
 	f.StringVar(&opts.ETA, "eta", "", "run no earlier than this time (RFC 3339, e.g. 2030-01-02T15:04:05Z)")
@@ -170,13 +171,18 @@ func runQueueSubmit(ctx context.Context, app *App, opts *queueSubmitOptions) err
 		return err
 	}
 	defer b.Close()
+	results, closeResults, err := resultBackend(ctx, app, b)
+	if err != nil {
+		return err
+	}
+	defer closeResults()
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
 	arrived := make(chan *queue.AsyncResult, 256)
-	ccfg := queue.ClientConfig{Queue: target, ResultExpires: cfg.ResultExpires, Logger: app.Log}
+	ccfg := queue.ClientConfig{Queue: target, ResultExpires: cfg.ResultExpires, Results: results, Logger: app.Log}
 	if opts.Wait && app.JSON() {
 		ccfg.Arrivals = arrived
 	}

@@ -213,8 +213,12 @@ func TestQueueBrokerUnreachable(t *testing.T) {
 			t.Errorf("%v: exit %d %q, want 3", args, code, errOut)
 		}
 	}
-	if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", "redis://x", "add"); code != 2 {
-		t.Errorf("redis brokerURL: exit %d %q, want 2", code, errOut)
+	if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", "redis://127.0.0.1:1/0", "--wait", "add", "1", "1"); code != 3 ||
+		!strings.Contains(errOut, "unreachable") || strings.Contains(errOut, "pool.go") {
+		t.Errorf("unreachable Redis: exit %d %q, want 3 and one line", code, errOut)
+	}
+	if _, errOut, code := runDsys(t, "", "queue", "submit", "--broker", "sqs://x", "add"); code != 2 {
+		t.Errorf("unsupported brokerURL: exit %d %q, want 2", code, errOut)
 	}
 }
 
@@ -248,7 +252,7 @@ func TestQueueConfiguredTasks(t *testing.T) {
 	if _, errOut, code := sub("broken"); code != 1 || !strings.Contains(errOut, "CommandError") {
 		t.Errorf("broken: %q %d", errOut, code)
 	}
-	if _, errOut, code := runDsys(t, "", "--config", cfg, "queue", "worker", "--broker", "redis://x"); code != 2 {
+	if _, errOut, code := runDsys(t, "", "--config", cfg, "queue", "worker", "--broker", "sqs://x"); code != 2 {
 		t.Errorf("bad brokerURL: %q %d", errOut, code)
 	}
 }

@@ -46,7 +46,7 @@ dsys submit both work. One log line per task (id, name, state, duration) goes to
 stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
 queue.shutdown_timeout and requeues the rest; a second signal requeues at once.
 
-On RabbitMQ the worker is a node of Celery's remote control, named by
+On RabbitMQ and Redis the worker is a node of Celery's remote control, named by
 --hostname: celery inspect (ping, active, reserved, scheduled, stats,
 registered, revoked), celery status and celery control (revoke, terminate,
 enable_events, disable_events, shutdown) reach it as they reach Celery's
@@ -63,6 +63,7 @@ exchange, and with -E task events too, for celery events and Flower.`,
 	}
 	f := c.Flags()
 	addBrokerFlag(c)
+	addResultBackendFlag(c)
 	f.String("queue", "", "queues to consume, comma-separated (queue.queue)")
 	f.Int("concurrency", 0, "tasks run at once (queue.concurrency)")
 	f.Int("prefetch", 0, "unacknowledged messages held; 0 = concurrency (queue.prefetch)")
@@ -152,6 +153,11 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		return err
 	}
 	defer b.Close()
+	results, closeResults, err := resultBackend(ctx, app, b)
+	if err != nil {
+		return err
+	}
+	defer closeResults()
 	maxRedeliveries := cfg.MaxRedeliveries
 	if maxRedeliveries == 0 {
 		maxRedeliveries = -1 // library: none allowed
@@ -159,6 +165,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	markers = b
 	w := queue.NewWorker(b, reg, queue.WorkerConfig{
 		Queues:          queues,
+		Results:         results,
 		Concurrency:     cfg.Concurrency,
 		Prefetch:        cfg.Prefetch,
 		MaxRedeliveries: maxRedeliveries,
@@ -196,7 +203,7 @@ func logBanner(app *App, queues []string, reg *queue.Registry) {
 	cfg := app.Config.Queue
 	attrs := []any{"broker", broker.RedactURL(cfg.Broker)}
 	if _, embedded := sqlite.PathFromURL(cfg.Broker); embedded {
-		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672//")
+		attrs = append(attrs, "note", "embedded broker for this machine; to serve Celery clients set queue.broker: amqp://user:password@host:5672// or redis://host:6379/0")
 	}
 	// Celery's canvas tasks (celery.map, …) are served too; like celery
 	// inspect registered, the banner leaves them out.

@@ -4,12 +4,13 @@ import "time"
 
 // Queue configures `dsys queue`.
 type Queue struct {
-	Broker            string        `mapstructure:"broker" auto:"sqlite://$XDG_DATA_HOME/dsys/queue.db (the embedded broker; ~/.local/share/dsys/queue.db)" doc:"broker URL: sqlite://PATH (the embedded broker), or amqp://, amqps://, pyamqp://user:password@host:port/vhost for RabbitMQ (and Celery clients)"`
+	Broker            string        `mapstructure:"broker" auto:"sqlite://$XDG_DATA_HOME/dsys/queue.db (the embedded broker; ~/.local/share/dsys/queue.db)" doc:"broker URL: sqlite://PATH (the embedded broker), amqp://, amqps://, pyamqp://user:password@host:port/vhost for RabbitMQ, or redis://[:password@]host[:port][/db], rediss:// for Redis (RabbitMQ and Redis serve Celery clients too)"`
 	Queue             string        `mapstructure:"queue" doc:"queue that tasks go to and workers consume (comma-separated for several)"`
 	Concurrency       int           `mapstructure:"concurrency" auto:"the number of CPUs" doc:"tasks a worker runs at once"`
 	Prefetch          int           `mapstructure:"prefetch" doc:"unacknowledged messages a worker holds; 0 means equal to concurrency"`
-	ResultExpires     time.Duration `mapstructure:"result_expires" doc:"how long results are kept (sqlite://) or an unread reply queue lives (amqp://)"`
-	VisibilityTimeout time.Duration `mapstructure:"visibility_timeout" doc:"how long a task claimed from the embedded broker stays invisible to others without its worker renewing the lease (renewed at a third of it)"`
+	ResultExpires     time.Duration `mapstructure:"result_expires" doc:"how long results are kept (sqlite://, Redis results: 0 = for ever) or an unread reply queue lives (amqp://)"`
+	ResultBackend     string        `mapstructure:"result_backend" doc:"where results go: empty = the broker's own store (the file on sqlite://, rpc:// on RabbitMQ, the same Redis on redis://), rpc://, or redis://[:password@]host[:port][/db] (Celery's Redis result backend)"`
+	VisibilityTimeout time.Duration `mapstructure:"visibility_timeout" doc:"how long a task claimed from the embedded broker or Redis stays invisible to others without its worker renewing the lease (renewed at a third of it)"`
 	MaxRedeliveries   int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
 	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,7 @@ func (l *Loaded) validate() error {
 		{"queue.concurrency", c.Queue.Concurrency > 0, "expected a positive integer"},
 		{"queue.prefetch", c.Queue.Prefetch >= 0, "expected zero (= concurrency) or more"},
 		{"queue.result_expires", c.Queue.ResultExpires >= 0, "expected a duration of zero or more"},
+		{"queue.result_backend", validResultBackend(c.Queue.ResultBackend), "expected empty (the broker's own), rpc:// or a redis:// or rediss:// URL"},
 		{"queue.visibility_timeout", c.Queue.VisibilityTimeout >= 3*time.Second, "expected a duration of at least 3s"},
 		{"queue.max_redeliveries", c.Queue.MaxRedeliveries >= 0, "expected zero or more"},
 		{"queue.shutdown_timeout", c.Queue.ShutdownTimeout >= 0, "expected a duration of zero or more"},
@@ -49,4 +51,10 @@ func (l *Loaded) validate() error {
 		}
 	}
 	return nil
+}
+
+// validResultBackend accepts the result backends dsys speaks.
+func validResultBackend(s string) bool {
+	l := strings.ToLower(s)
+	return s == "" || l == "rpc://" || l == "rpc" || strings.HasPrefix(l, "redis://") || strings.HasPrefix(l, "rediss://")
 }

@@ -150,6 +150,9 @@ func (c *Client) SendTo(ctx context.Context, queue string, t *celery.Task) (*Asy
 		}
 		c.pending[t.ID] = ar
 		c.mu.Unlock()
+		if w, ok := c.sub.(broker.Watcher); ok {
+			w.Watch(t.ID)
+		}
 	} else {
 		ar.fail(fmt.Errorf("queue: task %s: no result expected (ignore_result or another reply_to)", t.ID))
 	}

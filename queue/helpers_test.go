@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
 	"github.com/dsys-dev/dsys/queue/celery"
+	"github.com/dsys-dev/dsys/queue/redis"
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
@@ -82,10 +85,46 @@ func newSQLiteHarness(t *testing.T) *harness {
 	return newHarnessWith(t, logs, b)
 }
 
-// eachTransport runs a test on RabbitMQ and on the embedded broker.
+// newRedisHarness is a harness on the shared Redis (the tests' database),
+// under a key prefix of the test's own whose keys it deletes at the end.
+func newRedisHarness(t *testing.T) *harness {
+	t.Helper()
+	url := testenv.Redis(t)
+	logs := &syncBuffer{}
+	prefix := testenv.UniqueName(t, "dsystest") + ":"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := redis.Dial(ctx, url, redis.Options{KeyPrefix: prefix, ResultExpires: 10 * time.Minute,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteRedisKeys(t, url, prefix+"*") })
+	return newHarnessWith(t, logs, b)
+}
+
+// deleteRedisKeys deletes the keys matching pattern.
+func deleteRedisKeys(t *testing.T, url, pattern string) {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		_ = rdb.Del(ctx, iter.Val()).Err()
+	}
+}
+
+// eachTransport runs a test on RabbitMQ, on the embedded broker and on Redis.
 func eachTransport(t *testing.T, test func(t *testing.T, h *harness)) {
 	t.Run("amqp", func(t *testing.T) { test(t, newHarness(t)) })
 	t.Run("sqlite", func(t *testing.T) { test(t, newSQLiteHarness(t)) })
+	t.Run("redis", func(t *testing.T) { test(t, newRedisHarness(t)) })
 }
 
 func newHarnessWith(t *testing.T, logs *syncBuffer, b broker.Transport) *harness {

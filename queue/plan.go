@@ -21,6 +21,8 @@ import (
 type plan struct {
 	commit  broker.Commit
 	declare []string // queues the published messages go to, declared first as Celery's producer would
+	// chord is the part of a chord's header task that ended, to count (chord.go).
+	chord *chordMember
 
 	// For the log line and the metrics.
 	id, name string
@@ -206,6 +208,7 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 				r.launchAfter(p, d.Queue, l, task, now)
 			}
 			r.followUps(p, d.Queue, task, value, nil, now)
+			r.chord(p, task, raw)
 			return p
 		}
 		runErr = celery.Exception("kombu.exceptions", "EncodeError",
@@ -224,6 +227,7 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 		p.dead = &deadLetter{kind: "bad_args", reason: exc.Error()}
 		p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
 		p.commit.Publish = []broker.Publishing{{Queue: d.Queue + ".dead", Message: deadCopy(d, exc.Error())}}
+		r.chord(p, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
 		return p
 	}
 	if def.Retries > task.Retries && !errors.Is(runErr, ErrSkipRetry) && !stopping {
@@ -238,6 +242,7 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 	p.state = celery.StateFailure
 	p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
 	r.followUps(p, d.Queue, task, nil, exc, now)
+	r.chord(p, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
 	return p
 }
 

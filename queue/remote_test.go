@@ -762,7 +762,11 @@ func TestCeleryBreadthOnEachTransport(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sub.Close()
-		if _, err := c.Send(h.ctx(), &celery.Task{Name: "sleep", Args: []any{n("1")}, ReplyTo: sub.ReplyTo()}); err != nil {
+		sleepID := testenv.UniqueName(t, "sleep")
+		if w, ok := sub.(broker.Watcher); ok { // Redis: a channel per task
+			w.Watch(sleepID)
+		}
+		if _, err := c.Send(h.ctx(), &celery.Task{ID: sleepID, Name: "sleep", Args: []any{n("1")}, ReplyTo: sub.ReplyTo()}); err != nil {
 			t.Fatal(err)
 		}
 		var states []string

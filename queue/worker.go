@@ -355,7 +355,7 @@ func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
 	}
 	w.m.incReceived(def.Name)
 	if !task.Expires.IsZero() && time.Now().After(task.Expires) {
-		return task, def, w.rules.expired(task)
+		return task, def, w.rules.chordOf(w.rules.expired(task), task)
 	}
 	if w.revoked.Has(task.ID) {
 		return task, def, w.rules.revoked(task, "revoked")
@@ -434,6 +434,9 @@ func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p
 // redelivers it.
 func (w *Worker) commit(d *broker.Delivery, p *plan) {
 	ctx := w.pubCtx()
+	if p.chord != nil && !w.countChord(ctx, d, p) {
+		return
+	}
 	c := p.commit
 	if w.foreign && len(c.Results) > 0 {
 		if err := w.cfg.Results.Store(ctx, c.Results); err != nil {
@@ -466,6 +469,9 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 		}
 		w.log.Warn("queue: commit failed; the broker will redeliver the task", "id", p.id, "name", p.name, "err", err)
 		return
+	}
+	if p.chord != nil && p.chord.complete {
+		w.chordDone(ctx, p)
 	}
 	w.report(d, p)
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what dsys's integration tests and
-# benchmarks talk to, and starts RabbitMQ when it is installed but not
-# running. Idempotent: run it as often as you like.
+# benchmarks talk to, and starts RabbitMQ and Redis when they are installed
+# but not running. Idempotent: run it as often as you like.
 set -euo pipefail
 
 PACKAGES=(python3-zmq python3-celery python3-numpy python3-dask python3-sqlalchemy python3-redis python3-distributed rabbitmq-server redis-server datamash libzmq3-dev hyperfine time)
 AMQP_HOST=127.0.0.1
 AMQP_PORT=5672
 WAIT_SECONDS=${DSYS_RABBITMQ_WAIT:-90}
+REDIS_HOST=127.0.0.1
+REDIS_PORT=${DSYS_REDIS_PORT:-6379}
+REDIS_WAIT_SECONDS=${DSYS_REDIS_WAIT:-20}
 
 log() { echo "install-peers: $*" >&2; }
 
@@ -38,22 +41,37 @@ else
 fi
 
 # Debian's Python is the one with these modules; the python3 first on PATH may differ.
-/usr/bin/python3 -c 'import zmq, celery, numpy, dask' || { log "/usr/bin/python3 cannot import zmq, celery, numpy and dask"; exit 1; }
+/usr/bin/python3 -c 'import zmq, celery, redis, numpy, dask' || { log "/usr/bin/python3 cannot import zmq, celery, redis, numpy and dask"; exit 1; }
 
-port_open() { (exec 3<>"/dev/tcp/$AMQP_HOST/$AMQP_PORT") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-if port_open; then
+# wait_port HOST PORT SECONDS NAME: wait until the port accepts connections.
+wait_port() {
+	for ((i = 0; i < $3; i++)); do
+		if port_open "$1" "$2"; then
+			log "$4 accepts connections on $1:$2 after ${i}s"
+			return 0
+		fi
+		sleep 1
+	done
+	log "$4 did not accept connections on $1:$2 within $3s"
+	return 1
+}
+
+if port_open "$AMQP_HOST" "$AMQP_PORT"; then
 	log "RabbitMQ accepts connections on $AMQP_HOST:$AMQP_PORT"
-	exit 0
+else
+	log "starting RabbitMQ"
+	as_root rabbitmq-server -detached
+	wait_port "$AMQP_HOST" "$AMQP_PORT" "$WAIT_SECONDS" RabbitMQ
 fi
-log "starting RabbitMQ"
-as_root rabbitmq-server -detached
-for ((i = 0; i < WAIT_SECONDS; i++)); do
-	if port_open; then
-		log "RabbitMQ accepts connections on $AMQP_HOST:$AMQP_PORT after ${i}s"
-		exit 0
-	fi
-	sleep 1
-done
-log "RabbitMQ did not accept connections on $AMQP_HOST:$AMQP_PORT within ${WAIT_SECONDS}s"
-exit 1
+
+# Redis as the project's machines run it: no persistence (see the README's
+# Redis section for what that loses on a restart).
+if port_open "$REDIS_HOST" "$REDIS_PORT"; then
+	log "Redis accepts connections on $REDIS_HOST:$REDIS_PORT"
+else
+	log "starting Redis"
+	redis-server --daemonize yes --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" --appendonly no >/dev/null
+	wait_port "$REDIS_HOST" "$REDIS_PORT" "$REDIS_WAIT_SECONDS" Redis
+fi

@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# On Redis: a script of its own (bench/queue/redis.sh), first; REDIS_BENCH=0 skips it.
+[ "${REDIS_BENCH:-1}" = 0 ] || ./bench/queue/redis.sh
+
 TASKS=${TASKS:-10000}
 REPS=${REPS:-3}
 CELERY_REPS=${CELERY_REPS:-5}

@@ -18,3 +18,17 @@ func StartRabbitMQ(t testing.TB) *RabbitNode {
 func (n *RabbitNode) Start() {}
 func (n *RabbitNode) Kill()  {}
 func (n *RabbitNode) Stop()  {}
+
+// RedisNode is a private redis-server (unix only).
+type RedisNode struct{ URL string }
+
+// StartRedis marks the test unavailable: private servers need unix.
+func StartRedis(t testing.TB, aof bool) *RedisNode {
+	t.Helper()
+	Unavailable(t, "a private redis-server needs a unix system")
+	return nil
+}
+
+// Start and Kill do nothing here.
+func (n *RedisNode) Start() {}
+func (n *RedisNode) Kill()  {}

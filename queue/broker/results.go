@@ -58,3 +58,33 @@ type Subscription interface {
 	// Close ends the subscription and frees what it allocated.
 	Close() error
 }
+
+// Watcher is implemented by subscriptions that hear only of the tasks they
+// are told of, such as Celery's Redis backend (one channel per task): a
+// client calls Watch with the id of each task it sends, before sending it.
+type Watcher interface {
+	Watch(ids ...string)
+}
+
+// ChordCounter is implemented by result backends that count the parts of
+// chords as Celery's Redis backend does (on_chord_part_return): a worker
+// adds the final result of each task of a chord's header; the one that
+// completes the chord gets every part, in group order, and sends the
+// chord's callback, then calls ChordDone. Adding the same part twice (a
+// redelivery) counts it once.
+type ChordCounter interface {
+	ChordPart(ctx context.Context, p ChordPart) (parts []ChordPart, complete bool, err error)
+	// ChordDone forgets a chord whose callback was sent.
+	ChordDone(ctx context.Context, groupID string) error
+}
+
+// ChordPart is the final result of one task of a chord's header.
+type ChordPart struct {
+	GroupID string
+	TaskID  string
+	Index   *int   // its group_index; nil sorts last
+	State   string // SUCCESS, FAILURE or REVOKED
+	// Result is the result document's "result" field: the return value, or
+	// the exception of a FAILURE or REVOKED.
+	Result []byte
+}

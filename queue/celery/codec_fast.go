@@ -247,6 +247,14 @@ func decodeResultFast(body []byte) (*Result, bool) {
 			if !s.lit("[") || !s.lit("]") {
 				return nil, false
 			}
+		case "date_done", "group_id", "parent_id":
+			// Celery's Redis backend adds these (a string or null).
+			bit = map[string]uint8{"date_done": 32, "group_id": 64, "parent_id": 128}[key]
+			if !s.lit("null") {
+				if _, ok := s.str(); !ok {
+					return nil, false
+				}
+			}
 		default:
 			return nil, false
 		}

@@ -117,6 +117,9 @@ func FuzzFastResult(f *testing.F) {
 	f.Add([]byte(`{"task_id": "a", "status": "SUCCESS", "result": 8, "traceback": null, "children": []}`))
 	f.Add([]byte(`{"status":"SUCCESS","result":"x","task_id":"b"}`))
 	f.Add([]byte(`{"task_id": "a", "task_id": "b", "status": "SUCCESS", "result": 1}`))
+	// As Celery's Redis backend stores them.
+	f.Add([]byte(`{"status": "SUCCESS", "result": 2, "traceback": null, "children": [], "date_done": "2026-12-01T09:39:56.750812", "group_id": "g", "task_id": "t"}`))
+	f.Add([]byte(`{"status": "SUCCESS", "result": 6, "traceback": null, "children": [], "date_done": null, "parent_id": "p", "task_id": "t"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fast, ok := decodeResultFast(body)
 		if !ok {
