@@ -9,8 +9,9 @@ import (
 	"github.com/dsys-dev/dsys/compute/cluster"
 )
 
-// runComputeCluster runs o over src on the workers of queue.queue: the
-// plan is made (and the input checked) before the broker is dialled.
+// runComputeCluster runs o over src on the workers of queue.queue, reading
+// their results where queue.result_backend says, as submit does: the plan
+// is made (and the input checked) before the broker is dialled.
 func runComputeCluster(ctx context.Context, app *App, src compute.Source, o compute.Options) (*compute.Result, *cluster.Report, error) {
 	queues, err := queueNames(app.Config.Queue.Queue)
 	if err != nil {
@@ -29,11 +30,17 @@ func runComputeCluster(ctx context.Context, app *App, src compute.Source, o comp
 		return nil, nil, err
 	}
 	defer b.Close()
+	results, closeResults, err := resultBackend(ctx, app, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer closeResults()
 	prog := newProgress(app, o.Op.String())
 	defer prog.finish()
 	app.Log.Debug("compute: sending chunks", "queue", q, "chunks", plan.Tasks())
 	res, rep, err := cluster.Run(ctx, b, plan, cluster.Config{
 		Queue:    q,
+		Results:  results,
 		Logger:   app.Log,
 		Progress: prog.cluster,
 		Waiting: func() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"github.com/dsys-dev/dsys/internal/testenv"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/redis"
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
@@ -32,9 +34,9 @@ type clusterBroker struct {
 }
 
 // clusterBrokers runs f on each broker: the embedded one (a file of the
-// test's own; leases of 3 s, so that a killed worker's chunk comes back
-// soon) and RabbitMQ (skipped, or failed under
-// DSYS_TEST_REQUIRE_SERVICES=1, when it is absent).
+// test's own), Redis and RabbitMQ (skipped, or failed under
+// DSYS_TEST_REQUIRE_SERVICES=1, when they are absent); leases of 3 s, so
+// that a killed worker's chunk comes back soon.
 func clusterBrokers(t *testing.T, f func(t *testing.T, b *clusterBroker)) {
 	t.Run("sqlite", func(t *testing.T) {
 		testenv.Binary(t)
@@ -53,6 +55,36 @@ func clusterBrokers(t *testing.T, f func(t *testing.T, b *clusterBroker)) {
 				t.Cleanup(func() { b.Close() })
 				return b
 			}})
+	})
+	t.Run("redis", func(t *testing.T) {
+		u, err := url.Parse(testenv.Redis(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/12" // this package's cluster tests' own database
+		testenv.Binary(t)
+		isolateConfig(t)
+		t.Setenv("DSYS_QUEUE_VISIBILITY_TIMEOUT", "3s")
+		q := testenv.UniqueName(t, "cmdq")
+		dial := func(t *testing.T) broker.Transport {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b, err := redis.Dial(ctx, u.String(), redis.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}
+		cleanup := dial(t)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, name := range []string{q, q + ".dead"} {
+				_ = cleanup.Delete(ctx, name)
+			}
+		})
+		f(t, &clusterBroker{name: "redis", args: []string{"--broker", u.String(), "--queue", q}, q: q, dial: dial})
 	})
 	t.Run("amqp", func(t *testing.T) {
 		url, q := queueEnv(t)

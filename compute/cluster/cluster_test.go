@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/amqp"
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/redis"
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
@@ -55,9 +57,9 @@ type env struct {
 }
 
 // brokers runs f on every broker: the embedded one (a file of the test's
-// own, a transport per worker as separate processes would open it), and
-// RabbitMQ (skipped, or failed under DSYS_TEST_REQUIRE_SERVICES=1, when it
-// is not running).
+// own, a transport per worker as separate processes would open it), Redis
+// and RabbitMQ (skipped, or failed under DSYS_TEST_REQUIRE_SERVICES=1, when
+// they are not running).
 func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "queue.db")
@@ -72,6 +74,29 @@ func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 			t.Cleanup(func() { b.Close() })
 			return b
 		}
+		f(t, e)
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redisDB(t, 11)
+		e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
+		e.dial = func(t *testing.T) broker.Transport {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b, err := redis.Dial(ctx, url, redis.Options{VisibilityTimeout: 3 * time.Second})
+			if err != nil {
+				t.Fatalf("redis.Dial: %v", err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}
+		cleanup := e.dial(t)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, q := range []string{e.queue, e.queue + ".dead"} {
+				_ = cleanup.Delete(ctx, q)
+			}
+		})
 		f(t, e)
 	})
 	t.Run("amqp", func(t *testing.T) {
@@ -97,6 +122,16 @@ func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 		})
 		f(t, e)
 	})
+}
+
+// redisDB is the shared test Redis on database db of this package's own.
+func redisDB(t *testing.T, db int) string {
+	u, err := url.Parse(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = fmt.Sprintf("/%d", db)
+	return u.String()
 }
 
 // startWorker runs a dsys worker serving the chunk task until the test
