@@ -85,10 +85,11 @@ bench random-rows "dsys ≤ 2× NumPy's time" \
 
 # dsys compute --cluster: the seed job on 2 local worker processes (each one
 # chunk at a time, as Dask's threads_per_worker=1, holding the next few
-# chunks ready, --prefetch 4, as the README advises) through RabbitMQ and
-# through the embedded broker, beside Dask distributed's compute time on 2
-# worker processes; and the per-chunk overhead: the extra wall time of the
-# same job in 1000 chunks instead of 100, beyond what that costs locally.
+# chunks ready, --prefetch 4, as the README advises) through RabbitMQ,
+# through the embedded broker and through Redis (database 14, or
+# DSYS_BENCH_REDIS_URL), beside Dask distributed's compute time on 2 worker
+# processes; and the per-chunk overhead: the extra wall time of the same job
+# in 1000 chunks instead of 100, beyond what that costs locally.
 CLUSTER_PIDS=()
 CLUSTER_QUEUES=()
 AMQP=${DSYS_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672//}
@@ -145,6 +146,14 @@ else
 fi
 rm -f "$OUT/cluster.db" "$OUT/cluster.db-wal" "$OUT/cluster.db-shm"
 cluster cluster-sqlite "sqlite://$PWD/$OUT/cluster.db"
+REDIS=${DSYS_BENCH_REDIS_URL:-redis://127.0.0.1:6379/14}
+redis_hostport=$(echo "$REDIS" | sed -E 's#^[a-z]+://([^@/]*@)?([^/:]+)(:([0-9]+))?.*#\2 \4#')
+redis_host=${redis_hostport% *}; redis_port=${redis_hostport#* }
+if (exec 3<>"/dev/tcp/$redis_host/${redis_port:-6379}") 2>/dev/null; then
+	cluster cluster-redis "$REDIS"
+else
+	echo "bench-compute: Redis not reachable at $redis_host:${redis_port:-6379}; skipping cluster-redis" >&2
+fi
 
 echo
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3); NumPy $("$PY" -c 'import numpy; print(numpy.__version__)'), Dask $("$PY" -c 'import dask; print(dask.__version__)'); load average at the start: $LOAD0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
