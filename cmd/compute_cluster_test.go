@@ -65,6 +65,7 @@ func clusterBrokers(t *testing.T, f func(t *testing.T, b *clusterBroker)) {
 		testenv.Binary(t)
 		isolateConfig(t)
 		t.Setenv("DSYS_QUEUE_VISIBILITY_TIMEOUT", "3s")
+		t.Setenv("DSYS_QUEUE_RESULT_EXPIRES", "1m") // the shared Redis keeps the chunks' results a minute, not a day
 		q := testenv.UniqueName(t, "cmdq")
 		dial := func(t *testing.T) broker.Transport {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

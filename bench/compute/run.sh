@@ -106,7 +106,9 @@ trap cluster_cleanup EXIT
 # start_workers URL QUEUE LOG: 2 workers, ready within 30 s.
 start_workers() {
 	for i in 1 2; do
-		"$DSYS" queue worker --broker "$1" --queue "$2" --concurrency 1 --prefetch 4 2>"$3.$i" </dev/null &
+		# Chunk results are read once: kept 2 minutes, not a day (Redis).
+		DSYS_QUEUE_RESULT_EXPIRES=2m "$DSYS" queue worker --broker "$1" --queue "$2" --concurrency 1 --prefetch 4 \
+			2>"$3.$i" </dev/null &
 		CLUSTER_PIDS+=($!)
 	done
 	for i in 1 2; do
@@ -151,6 +153,9 @@ redis_hostport=$(echo "$REDIS" | sed -E 's#^[a-z]+://([^@/]*@)?([^/:]+)(:([0-9]+
 redis_host=${redis_hostport% *}; redis_port=${redis_hostport#* }
 if (exec 3<>"/dev/tcp/$redis_host/${redis_port:-6379}") 2>/dev/null; then
 	cluster cluster-redis "$REDIS"
+	if command -v redis-cli >/dev/null; then # the benchmark queue's keys (its name holds this run's pid)
+		redis-cli -u "$REDIS" --scan --pattern "*dsys-bench-compute-$$-cluster-redis*" | xargs -r redis-cli -u "$REDIS" del >/dev/null || true
+	fi
 else
 	echo "bench-compute: Redis not reachable at $redis_host:${redis_port:-6379}; skipping cluster-redis" >&2
 fi

@@ -82,7 +82,7 @@ func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 		e.dial = func(t *testing.T) broker.Transport {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			b, err := redis.Dial(ctx, url, redis.Options{VisibilityTimeout: 3 * time.Second})
+			b, err := redis.Dial(ctx, url, redis.Options{VisibilityTimeout: 3 * time.Second, ResultExpires: time.Minute})
 			if err != nil {
 				t.Fatalf("redis.Dial: %v", err)
 			}
