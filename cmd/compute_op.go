@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsys-dev/dsys/compute"
+	"github.com/dsys-dev/dsys/compute/cluster"
+	"github.com/dsys-dev/dsys/queue"
 )
 
 // computeOptions are the flags of `dsys compute OP`.
@@ -33,6 +35,8 @@ type computeOptions struct {
 	column     string
 	delimiter  byte
 	out        string
+	cluster    bool          // run the chunks on queue workers
+	timeout    time.Duration // bound on the whole job (0: none)
 	// which flags were given, for the checks that need the input's format
 	shapeSet, chunksSet, dtypeSet, columnSet, delimSet bool
 	// ignoredStdin names the flag that chose the random array while stdin
@@ -75,7 +79,13 @@ Results print as the shortest string that reads back as the same float64 (as
 Python prints them); sums, minima and maxima of integers print as exact
 integers. With --axis, one value per line, or --out FILE.npy.
 --rng dask reproduces Dask's da.random.seed(N); da.random.random(shape,
-chunks) values; add --dask-compat and mean and sum print Dask's very digits.`
+chunks) values; add --dask-compat and mean and sum print Dask's very digits.
+
+With --cluster the chunks run as tasks on dsys queue workers, through the
+broker of queue.broker (--broker) and the queue of queue.queue (--queue):
+random chunks are generated there, files are read there at the same absolute
+path (every worker needs the file), and the result is the local run's, bit
+for bit. Stdin is refused. --timeout bounds any job (exit 3).`
 
 func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 	var (
@@ -91,7 +101,8 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
   dsys compute ` + op.String() + ` --rng dask --dask-compat --seed 1
   dsys compute ` + op.String() + ` data.npy --axis 0 --out col.npy
   seq 1 10000000 | dsys compute ` + op.String() + `
-  dsys compute ` + op.String() + ` prices.csv --column close`,
+  dsys compute ` + op.String() + ` prices.csv --column close
+  dsys compute ` + op.String() + ` /data/x.npy --axis 0 --cluster --queue compute`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var err error
@@ -151,6 +162,20 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 			if opts.out != "" && op == compute.Stats {
 				return usageErrorf("--out: stats has several values per element; use mean, std, ... with --out")
 			}
+			if opts.timeout < 0 {
+				return usageErrorf("--timeout: must be 0 (none) or more, got %s", opts.timeout)
+			}
+			if opts.cluster && opts.input == "-" {
+				return usageErrorf("--cluster: workers cannot read stdin: give the path of a file, which every worker reads at the same path")
+			}
+			for _, f := range []string{"broker", "queue"} {
+				if c.Flags().Changed(f) && !opts.cluster {
+					return usageErrorf("--%s applies with --cluster", f)
+				}
+			}
+			if opts.cluster && c.Flags().Changed("workers") {
+				app.Log.Warn("--workers has no effect with --cluster: each queue worker's --concurrency sets how many chunks it computes at once")
+			}
 			if opts.input != "" {
 				for _, f := range randomOnlyFlags {
 					if c.Flags().Changed(f) {
@@ -179,6 +204,12 @@ func newComputeOpCmd(app *App, op compute.Op) *cobra.Command {
 	f.StringVar(&opts.column, "column", "", "CSV/TSV: reduce only this column, by header name or 0-based index; text: this 0-based field of each line")
 	f.StringVar(&delimiter, "delimiter", "", `CSV field delimiter (default "," for csv, "\t" for tsv)`)
 	f.StringVar(&opts.out, "out", "", "write the result array to this .npy file (v1.0; '<f8', or '<i8' for integers): a regular file is replaced atomically, anything else written in place")
+	f.BoolVar(&opts.cluster, "cluster", false, "send the chunks as tasks through queue.broker to dsys queue workers (files: every worker reads the same path)")
+	f.DurationVar(&opts.timeout, "timeout", 0, "give up after this long, exit 3 (default: no limit)")
+	f.String("broker", "", "with --cluster: broker URL (queue.broker)")
+	f.String("queue", "", "with --cluster: the queue chunk tasks go to (queue.queue; workers must consume it)")
+	bindFlag(c, "broker", "queue.broker")
+	bindFlag(c, "queue", "queue.queue")
 	if op == compute.Var || op == compute.Std || op == compute.Stats {
 		f.IntVar(&opts.ddof, "ddof", 0, "delta degrees of freedom: the divisor is max(N-ddof, 0) (0 as NumPy; 1 for the sample variance)")
 	}
@@ -340,22 +371,35 @@ func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
 	if opts.ignoredStdin != "" {
 		app.Log.Warn("stdin is not read: " + opts.ignoredStdin + " selects the random array (give - as the input to reduce stdin)")
 	}
+	if opts.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.timeout)
+		defer cancel()
+	}
 	src, closeSrc, err := computeSource(ctx, app, opts)
 	if err != nil {
-		return classifyCompute(err)
+		return classifyCompute(err, opts)
 	}
 	defer closeSrc()
 	workers := app.Config.Compute.Workers
-	prog := newProgress(app, opts.op.String())
+	o := compute.Options{Op: opts.op, Axis: opts.axis, DDOF: opts.ddof, SkipNaN: opts.skipNaN,
+		DaskCompat: opts.daskCompat, Workers: workers, Logger: app.Log}
 	start := time.Now()
-	res, err := compute.Reduce(ctx, src, compute.Options{
-		Op: opts.op, Axis: opts.axis, DDOF: opts.ddof, SkipNaN: opts.skipNaN,
-		DaskCompat: opts.daskCompat, Workers: workers, Progress: prog.update, Logger: app.Log,
-	})
+	var (
+		res *compute.Result
+		rep *cluster.Report
+	)
+	if opts.cluster {
+		res, rep, err = runComputeCluster(ctx, app, src, o)
+	} else {
+		prog := newProgress(app, opts.op.String())
+		o.Progress = prog.update
+		res, err = compute.Reduce(ctx, src, o)
+		prog.finish()
+	}
 	elapsed := time.Since(start)
-	prog.finish()
 	if err != nil {
-		return classifyCompute(err)
+		return classifyCompute(err, opts)
 	}
 	app.Log.Debug("compute: done", "op", opts.op.String(), "elapsed", elapsed, "workers", workers)
 	for _, s := range res.Skipped {
@@ -363,11 +407,11 @@ func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
 	}
 	if opts.out != "" {
 		if err := compute.WriteNPY(ctx, opts.out, res); err != nil {
-			return classifyCompute(err)
+			return classifyCompute(err, opts)
 		}
 	}
 	if app.JSON() {
-		return writeComputeJSON(app.IO.Out, res, opts, elapsed, workers)
+		return writeComputeJSON(app.IO.Out, res, opts, elapsed, workersJSON{n: workers, cluster: rep})
 	}
 	if opts.out != "" {
 		return nil // the values went to the file
@@ -375,12 +419,18 @@ func runCompute(ctx context.Context, app *App, opts *computeOptions) error {
 	return writeComputeText(app.IO.Out, res)
 }
 
-// classifyCompute maps the library's input errors to exit status 2.
-func classifyCompute(err error) error {
-	if errors.Is(err, compute.ErrInput) {
+// classifyCompute maps the library's input errors to exit status 2, and
+// the end of --timeout (or a cluster job's) to 3.
+func classifyCompute(err error, opts *computeOptions) error {
+	switch {
+	case errors.Is(err, compute.ErrInput):
 		return withExitCode(ExitUsage, err)
+	case errors.Is(err, queue.ErrTimeout):
+		return withExitCode(ExitUnavailable, err)
+	case errors.Is(err, context.DeadlineExceeded) && opts.timeout > 0:
+		return withExitCode(ExitUnavailable, fmt.Errorf("compute: timed out after %s (--timeout)", opts.timeout))
 	}
-	return err
+	return queueError(err)
 }
 
 func trimComputePrefix(err error) string {

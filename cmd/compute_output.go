@@ -99,7 +99,8 @@ type computeJSON struct {
 	RNG         string        `json:"rng,omitempty"`
 	DaskCompat  bool          `json:"dask_compat,omitempty"`
 	ElapsedS    float64       `json:"elapsed_s"`
-	Workers     int           `json:"workers"`
+	Workers     workersJSON   `json:"workers"`
+	Cluster     *clusterJSON  `json:"cluster,omitempty"`
 	Out         string        `json:"out,omitempty"`
 	Columns     []string      `json:"columns,omitempty"`
 	Skipped     []skippedJSON `json:"skipped_columns,omitempty"`
@@ -115,11 +116,14 @@ type skippedJSON struct {
 	Column int    `json:"column"`
 }
 
-func writeComputeJSON(out io.Writer, res *compute.Result, opts *computeOptions, elapsed time.Duration, workers int) error {
+func writeComputeJSON(out io.Writer, res *compute.Result, opts *computeOptions, elapsed time.Duration, workers workersJSON) error {
 	h := computeJSON{
 		Op: res.Op.String(), Input: opts.input, Shape: res.Input.Shape, Chunks: res.Input.Chunks, Axis: opts.axis,
-		DaskCompat: opts.daskCompat, ElapsedS: math.Round(elapsed.Seconds()*1e6) / 1e6, Workers: workers,
+		DaskCompat: opts.daskCompat, ElapsedS: seconds(elapsed), Workers: workers,
 		Out: opts.out, Columns: res.Names, ResultShape: res.Shape,
+	}
+	if rep := workers.cluster; rep != nil {
+		h.Cluster = &clusterJSON{JobID: rep.JobID, Queue: rep.Queue, Chunks: rep.Chunks, BusyS: seconds(rep.Busy)}
 	}
 	if opts.input == "" {
 		h.Input, h.Seed, h.Dist, h.RNG = "random", &opts.seed, opts.dist.String(), opts.rng.String()
@@ -159,6 +163,9 @@ func writeComputeJSON(out io.Writer, res *compute.Result, opts *computeOptions, 
 	_, err = w.Write(b)
 	return flushErr(w, err)
 }
+
+// seconds is d in seconds, to the microsecond.
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1e6) / 1e6 }
 
 // appendValueJSON writes a value as a JSON number: an integer exactly, a
 // float with Python's digits, and nan/inf (which JSON numbers cannot hold)

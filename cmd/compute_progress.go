@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/dsys-dev/dsys/compute/cluster"
 )
 
 // computeProgress draws a progress bar on stderr (chunks done, rate, ETA)
@@ -16,8 +19,10 @@ type computeProgress struct {
 	label   string
 	start   time.Time
 
-	mu  sync.Mutex
-	bar *progressbar.ProgressBar
+	mu      sync.Mutex
+	bar     *progressbar.ProgressBar
+	desc    string // the bar's label: label, and the workers of a cluster job
+	workers int
 }
 
 // progressDelay is how long a job runs before its bar appears.
@@ -26,7 +31,7 @@ const progressDelay = time.Second
 func newProgress(app *App, label string) *computeProgress {
 	return &computeProgress{
 		enabled: app.IO.StderrTTY && !app.Quiet && !app.JSON(),
-		app:     app, label: label, start: time.Now(),
+		app:     app, label: label, desc: label, start: time.Now(),
 	}
 }
 
@@ -47,7 +52,7 @@ func (p *computeProgress) update(done, total int) {
 		}
 		p.bar = progressbar.NewOptions(max,
 			progressbar.OptionSetWriter(p.app.IO.ErrOut),
-			progressbar.OptionSetDescription(p.label),
+			progressbar.OptionSetDescription(p.desc),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("chunks"),
@@ -58,6 +63,24 @@ func (p *computeProgress) update(done, total int) {
 		)
 	}
 	_ = p.bar.Set(done)
+}
+
+// cluster is the cluster.Config.Progress callback: chunks done, and the
+// workers seen so far in the bar's label.
+func (p *computeProgress) cluster(pr cluster.Progress) {
+	if !p.enabled {
+		return
+	}
+	p.mu.Lock()
+	if pr.Workers != p.workers {
+		p.workers = pr.Workers
+		p.desc = fmt.Sprintf("%s on %d %s", p.label, pr.Workers, plural(pr.Workers, "worker", "workers"))
+		if p.bar != nil {
+			p.bar.Describe(p.desc)
+		}
+	}
+	p.mu.Unlock()
+	p.update(pr.Done, pr.Total)
 }
 
 // finish clears the bar before results print.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dsys-dev/dsys/compute/cluster"
 )
 
 func TestComputeProgressOnlyOnTerminalsAfterDelay(t *testing.T) {
@@ -34,5 +36,20 @@ func TestComputeProgressOnlyOnTerminalsAfterDelay(t *testing.T) {
 		if buf.Len() != 0 {
 			t.Errorf("tty=%v quiet=%v json=%v: drew %q", a.IO.StderrTTY, a.Quiet, a.JSON(), buf.String())
 		}
+	}
+}
+
+// A cluster job's bar names the workers seen so far (later draws are
+// throttled: the first one shows).
+func TestComputeProgressNamesClusterWorkers(t *testing.T) {
+	var buf bytes.Buffer
+	app := &App{IO: IOStreams{ErrOut: &buf, StderrTTY: true}, output: "text"}
+	p := newProgress(app, "mean")
+	p.start = time.Now().Add(-2 * progressDelay)
+	p.cluster(cluster.Progress{Done: 1, Total: 10, Workers: 1})
+	p.cluster(cluster.Progress{Done: 7, Total: 10, Workers: 3})
+	p.finish()
+	if s := buf.String(); !strings.Contains(s, "mean on 1 worker ") || !strings.Contains(s, "1/10") {
+		t.Fatalf("bar %q lacks the workers or the count", s)
 	}
 }

@@ -32,7 +32,7 @@ func TestQueueZeroConfig(t *testing.T) {
 	w := startWorkerProc(t, "--concurrency", "2")
 	banner := w.log.String()
 	for _, want := range []string{"broker=sqlite://" + filepath.Join(dir, "data", "dsys", "queue.db"), "queue.broker: amqp://",
-		"queues=celery", "concurrency=2", "tasks=add,echo,fail,mul,sleep,sum,tasks.add"} {
+		"queues=celery", "concurrency=2", "tasks=add,dsys.compute.chunk,echo,fail,mul,sleep,sum,tasks.add"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("worker banner lacks %q:\n%s", want, banner)
 		}

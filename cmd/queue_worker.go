@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/dsys-dev/dsys/compute/cluster"
 	"github.com/dsys-dev/dsys/config"
 	"github.com/dsys-dev/dsys/queue"
 	"github.com/dsys-dev/dsys/queue/broker"
@@ -36,8 +37,9 @@ func newQueueWorkerCmd(app *App) *cobra.Command {
 		Use:   "worker",
 		Short: "Consume task queues and run the tasks (Celery-compatible)",
 		Long: `Consume task queues and run their tasks: the built-ins (add, mul, sum, echo,
-sleep, fail) under their own names, and the tasks of queue.tasks (a built-in under
-a Celery name such as tasks.add, or a command run without a shell).
+sleep, fail) under their own names, the chunks of dsys compute --cluster
+(dsys.compute.chunk), and the tasks of queue.tasks (a built-in under a Celery
+name such as tasks.add, or a command run without a shell).
 
 Results go back over Celery's rpc:// protocol, so Python Celery clients and
 dsys submit both work. One log line per task (id, name, state, duration) goes to
@@ -126,6 +128,16 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	if err != nil {
 		return err
 	}
+	node := control.NodeName(cfg.Hostname)
+	// The chunk task of dsys compute --cluster, registered here because
+	// the queue library knows nothing of compute (and compute nothing of
+	// queues): compute/cluster is the bridge, and only the CLI holds both.
+	// It looks job markers up on the worker's transport, once dialled.
+	var markers broker.Transport
+	if err := cluster.Register(reg, cluster.WorkerConfig{Node: node, Markers: func() broker.Transport { return markers },
+		Logger: app.Log}); err != nil {
+		return withExitCode(ExitUsage, err)
+	}
 	logBanner(app, queues, reg)
 	var metrics *queue.Metrics
 	if opts.Metrics != "" {
@@ -150,6 +162,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 	if maxRedeliveries == 0 {
 		maxRedeliveries = -1 // library: none allowed
 	}
+	markers = b
 	w := queue.NewWorker(b, reg, queue.WorkerConfig{
 		Queues:          queues,
 		Results:         results,
@@ -158,7 +171,7 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		MaxRedeliveries: maxRedeliveries,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		MaxMessageSize:  int(cfg.MaxMessageSize),
-		Hostname:        control.NodeName(cfg.Hostname),
+		Hostname:        node,
 		TrackStarted:    cfg.TrackStarted,
 		Control: &queue.ControlConfig{Exchange: cfg.ControlExchange, EventExchange: cfg.EventExchange, Events: cfg.Events,
 			Broker: brokerInfo(cfg.Broker), Version: version},

@@ -35,6 +35,11 @@ type ArrayFile struct {
 	base   int64    // offset of the data in file
 	closer func() error
 	stream *chunkStream
+
+	// What another process needs to open the same array (see Plan).
+	path  string // absolute; "" for a stream
+	size  int64  // of the file
+	isNPY bool
 }
 
 // FileOptions tunes how an ArrayFile is chunked.
@@ -165,7 +170,8 @@ func (in *Input) array(t npy.DType, shape []int, fortran bool, off int64, o File
 	if err != nil {
 		return nil, err
 	}
-	a := &ArrayFile{name: in.Name, dtype: t, decode: t.DecodeFunc(), shape: shape, fortran: fortran, g: g}
+	a := &ArrayFile{name: in.Name, dtype: t, decode: t.DecodeFunc(), shape: shape, fortran: fortran, g: g,
+		path: in.path, size: in.base + in.size, isNPY: isNPY}
 	if t.Integer() {
 		a.decodeInt = t.DecodeIntFunc()
 	}
@@ -259,13 +265,26 @@ func (a *ArrayFile) reduce(ctx context.Context, o *Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Input = Grid{Shape: a.shape, Chunks: a.g.Chunks}
+	a.finish(r)
+	return r, nil
+}
+
+// finish turns a result computed over the C-order view into the result in
+// the file's own axes.
+func (a *ArrayFile) finish(r *Result) {
+	r.Input = Grid{Shape: a.shape, Chunks: a.Chunks()}
 	if a.fortran {
-		r.Input.Chunks = append([]int(nil), a.g.Chunks...)
-		reverse(r.Input.Chunks)
 		r.transposeReversed()
 	}
-	return r, nil
+}
+
+// Chunks is the chunk shape, in the file's axes.
+func (a *ArrayFile) Chunks() []int {
+	c := append([]int(nil), a.g.Chunks...)
+	if a.fortran {
+		reverse(c)
+	}
+	return c
 }
 
 func reverse(s []int) {

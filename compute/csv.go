@@ -35,6 +35,8 @@ type CSV struct {
 	Column string
 	// BlockBytes is the parsing block size; 0 means DefaultBlockBytes.
 	BlockBytes int
+
+	in *Input // the file R reads, when Input.CSV made it (see Plan)
 }
 
 // csvLine is a line of the prefix: its bytes (without the end of line),
@@ -46,16 +48,55 @@ type csvLine struct {
 }
 
 func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
+	sr := newStreamReader(c.R)
+	l, err := c.layout(ctx, sr, o)
+	if err != nil {
+		return nil, err
+	}
+	if l.empty {
+		return emptyCSVResult(o), nil
+	}
+	sc := csvStream(c.Name, l.delim, l.nfields, l.cols, o.Op.needs())
+	sc.r, sc.blockSize, sc.line0, sc.first = sr, l.block, l.dataStart, l.prefix[l.offset:]
+	parts, err := runStream(ctx, sc, o)
+	if err != nil {
+		return nil, err
+	}
+	return l.result(o, parts), nil
+}
+
+// csvLayout is what the first lines of a CSV input decide: the header,
+// the columns reduced and those skipped, where the data starts, and the
+// block size.
+type csvLayout struct {
+	empty     bool // no line at all: no values
+	delim     byte
+	names     []string // every column's
+	cols      []int    // the columns reduced
+	column    bool     // one column asked for: a scalar result
+	skipped   []SkippedColumn
+	nfields   int
+	dataStart int    // line where the data starts (0-based)
+	prefix    []byte // the bytes read first, without a byte order mark
+	bom       int    // bytes of byte order mark dropped before prefix
+	read      int64  // bytes read from the stream (the prefix and its mark)
+	offset    int    // where the data starts in prefix
+	block     int    // block size
+}
+
+// layout reads the first block of the stream (extended to two lines that
+// are not blank) and decides the layout from it.
+func (c *CSV) layout(ctx context.Context, sr *streamReader, o *Options) (*csvLayout, error) {
 	if len(o.Axis) > 0 {
 		if red, err := o.reduced(2); err != nil || !red[0] || red[1] {
 			return nil, inputErr("%s: CSV input is reduced per column (axis 0), not along axes (%s)", c.Name, FormatShape(o.Axis))
 		}
 	}
-	delim := c.Delimiter
-	if delim == 0 {
-		delim = ','
+	l := &csvLayout{delim: c.Delimiter, column: c.Column != ""}
+	if l.delim == 0 {
+		l.delim = ','
 	}
-	sr := newStreamReader(c.R)
+	delim := l.delim
 	bs := blockBytes(c.BlockBytes)
 	prefix, eof, err := readPrefix(ctx, sr, bs)
 	if err != nil {
@@ -64,10 +105,12 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("compute: reading %s: %w", c.Name, err)
 	}
+	l.read = int64(len(prefix))
 	prefix = bytes.TrimPrefix(prefix, utf8BOM)
+	l.bom, l.prefix = int(l.read)-len(prefix), prefix
 	lines := prefixLines(prefix, eof)
 	if len(lines) == 0 && !eof {
-		return nil, inputErr("%s:1: a line longer than %d bytes", c.Name, maxLine)
+		return nil, inputErr("%s:1: %s", c.Name, errLongLine)
 	}
 	var data []csvLine // the non-blank lines
 	for _, l := range lines {
@@ -75,11 +118,9 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 			data = append(data, l)
 		}
 	}
-	if len(data) == 0 { // no line at all: no values
-		r := newResult(o, []int{}, true)
-		r.Input = Grid{Shape: []int{0}, Chunks: []int{}}
-		r.set(0, &Partial{})
-		return r, nil
+	if len(data) == 0 {
+		l.empty = true
+		return l, nil
 	}
 	for _, l := range data {
 		if _, q := splitFields(l.b, delim); q >= 0 {
@@ -95,13 +136,13 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 	header := isHeader(first.b, second, fields, delim)
 	names := make([]string, len(fields))
 	rows := data
-	dataStart := first.no // line where the data starts
+	l.dataStart = first.no // line where the data starts
 	if header {
 		for i, f := range fields {
 			names[i] = string(fieldText(first.b, f))
 		}
 		rows = data[1:]
-		dataStart = first.no + 1
+		l.dataStart = first.no + 1
 	} else {
 		for i := range names {
 			names[i] = strconv.Itoa(i)
@@ -138,54 +179,65 @@ func (c *CSV) reduce(ctx context.Context, o *Options) (*Result, error) {
 	}
 	// The stream starts at the data's first line, with the rest of the
 	// prefix already read.
-	offset := len(prefix)
-	for _, l := range lines {
-		if l.no == dataStart {
-			offset = l.off
+	l.offset = len(prefix)
+	for _, ln := range lines {
+		if ln.no == l.dataStart {
+			l.offset = ln.off
 			break
 		}
 	}
-	nfields := len(fields)
-	nd := o.Op.needs()
+	for i := range skipped {
+		skipped[i].Name = names[skipped[i].Index]
+	}
+	l.names, l.cols, l.skipped, l.nfields = names, cols, skipped, len(fields)
+	l.block = max(bs, 4*len(first.b))
+	return l, nil
+}
+
+// csvStream is how CSV data is cut (at newlines) and parsed: the columns
+// cols of lines of nfields fields.
+func csvStream(name string, delim byte, nfields int, cols []int, nd needs) streamConfig {
 	want := make([]int, nfields) // column -> slot+1
 	for s, j := range cols {
 		want[j] = s + 1
 	}
-	sc := streamConfig{
-		name: c.Name, r: sr, blockSize: max(bs, 4*len(first.b)), cut: lastLineCut,
-		maxRun: maxLine, runMsg: fmt.Sprintf("a line longer than %d bytes", maxLine),
-		width: len(cols), line0: dataStart, first: prefix[offset:],
+	width := len(cols)
+	return streamConfig{name: name, width: width, cut: lastLineCut, maxRun: maxLine, runMsg: errLongLine,
 		parse: func(b []byte, w *workerState) ([]Partial, *parseError) {
-			return parseCSVBlock(b, w, delim, want, len(cols), nd)
-		},
-	}
-	parts, err := runStream(ctx, sc, o)
-	if err != nil {
-		return nil, err
-	}
+			return parseCSVBlock(b, w, delim, want, width, nd)
+		}}
+}
+
+// result is the result of the reduced partials, one per column.
+func (l *csvLayout) result(o *Options, parts []Partial) *Result {
 	nrows := 0
 	for _, p := range parts {
 		nrows = max(nrows, int(p.Count+p.NaN))
 	}
-	shape := []int{len(cols)}
-	if c.Column != "" {
+	shape := []int{len(l.cols)}
+	if l.column {
 		shape = []int{}
 	}
 	r := newResult(o, shape, true)
-	r.Input = Grid{Shape: []int{nrows, len(cols)}, Chunks: []int{}}
+	r.Input = Grid{Shape: []int{nrows, len(l.cols)}, Chunks: []int{}}
 	for i := range parts {
 		r.set(i, &parts[i])
 	}
-	if c.Column == "" {
-		for _, j := range cols {
-			r.Names = append(r.Names, names[j])
+	if !l.column {
+		for _, j := range l.cols {
+			r.Names = append(r.Names, l.names[j])
 		}
 	}
-	r.Skipped = skipped
-	for i := range r.Skipped {
-		r.Skipped[i].Name = names[r.Skipped[i].Index]
-	}
-	return r, nil
+	r.Skipped = l.skipped
+	return r
+}
+
+// emptyCSVResult is the result of CSV input without a line: no values.
+func emptyCSVResult(o *Options) *Result {
+	r := newResult(o, []int{}, true)
+	r.Input = Grid{Shape: []int{0}, Chunks: []int{}}
+	r.set(0, &Partial{})
+	return r
 }
 
 const errUnterminated = "unterminated quoted field (a quoted field may not span lines)"

@@ -61,7 +61,8 @@ type Input struct {
 	base    int64    // regular: where the data starts in file
 	size    int64    // regular: bytes from base to the end
 	sr      *streamReader
-	owned   bool // Close closes file
+	owned   bool   // Close closes file
+	path    string // absolute path of a regular file opened by name (what other processes open)
 }
 
 // OpenInput opens path ("-" for stdin, read from stdin) and decides its
@@ -82,6 +83,11 @@ func OpenInput(ctx context.Context, path string, stdin io.Reader, format Format)
 		}
 		in = newInput(path, f)
 		in.owned = true
+		if in.regular {
+			if abs, err := filepath.Abs(path); err == nil {
+				in.path = abs
+			}
+		}
 	}
 	if err := in.decide(ctx, format); err != nil {
 		in.Close()
@@ -162,7 +168,7 @@ func (in *Input) reader() io.Reader {
 // Text is the input as whitespace-separated numbers; column, if not empty,
 // selects one 0-based field of each line.
 func (in *Input) Text(column string, blockBytes int) *Text {
-	return &Text{R: in.reader(), Name: in.Name, Column: column, BlockBytes: blockBytes}
+	return &Text{R: in.reader(), Name: in.Name, Column: column, BlockBytes: blockBytes, in: in}
 }
 
 // CSV is the input as delimited text (0: ',', or a tab for FormatTSV).
@@ -170,7 +176,7 @@ func (in *Input) CSV(delim byte, column string, blockBytes int) *CSV {
 	if delim == 0 && in.Format == FormatTSV {
 		delim = '\t'
 	}
-	return &CSV{R: in.reader(), Name: in.Name, Delimiter: delim, Column: column, BlockBytes: blockBytes}
+	return &CSV{R: in.reader(), Name: in.Name, Delimiter: delim, Column: column, BlockBytes: blockBytes, in: in}
 }
 
 // SameFile reports whether path names the input's own file (so writing to

@@ -1,10 +1,12 @@
 package compute
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -109,4 +111,93 @@ func TestChunkPartialsCombineToReduce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomPartial fills each field with zero or random bits (NaN payloads,
+// signed zeros and infinities among them).
+func randomPartial(r *rand.Rand) Partial {
+	f := func() float64 {
+		switch r.IntN(5) {
+		case 0:
+			return 0
+		case 1:
+			return math.Copysign(0, -1)
+		case 2:
+			return math.Float64frombits(0x7ff8000000000000 | r.Uint64()>>13) // a NaN with a payload
+		}
+		return math.Float64frombits(r.Uint64())
+	}
+	i := func() Int128 {
+		if r.IntN(2) == 0 {
+			return Int128{}
+		}
+		return Int128{Hi: int64(r.Uint64()), Lo: r.Uint64()}
+	}
+	n := func() int64 {
+		if r.IntN(3) == 0 {
+			return 0
+		}
+		return int64(r.Uint64() >> r.IntN(64))
+	}
+	return Partial{Count: n(), NaN: n(), Sum: f(), SumC: f(), Big: f(), BigC: f(), Inf: uint8(r.IntN(4)),
+		Mean: f(), MeanC: f(), M2: f(), Min: f(), Max: f(), HasMM: r.IntN(2) == 0, Frac: r.IntN(2) == 0,
+		ISum: i(), IMin: i(), IMax: i()}
+}
+
+func binaryOf(t testing.TB, ps []Partial) []byte {
+	var b []byte
+	for _, p := range ps {
+		m, _ := p.MarshalBinary()
+		b = append(b, m...)
+	}
+	return b
+}
+
+// A chunk's vector keeps every bit of every partial through
+// AppendPartials, and a mean's partial takes about 20 bytes.
+func TestAppendPartialsKeepsEveryBit(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	ps := make([]Partial, 2000)
+	for i := range ps {
+		ps[i] = randomPartial(r)
+	}
+	ps = append(ps, Partial{})
+	for _, v := range [][]Partial{ps, nil, {{}}} {
+		got, err := DecodePartials(AppendPartials(nil, v))
+		if err != nil || len(got) != len(v) || !bytes.Equal(binaryOf(t, got), binaryOf(t, v)) {
+			t.Fatalf("%d partials: decoded %d, %v", len(v), len(got), err)
+		}
+	}
+	rnd, _ := NewRandom([]int{1000, 1000}, nil, 0, Uniform, FastRNG)
+	vec, err := ChunkPartials(context.Background(), rnd, 0, Options{Op: Mean, Axis: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(AppendPartials(nil, vec)); n > 25*len(vec) {
+		t.Fatalf("a mean's vector of %d partials takes %d bytes", len(vec), n)
+	}
+	for _, bad := range [][]byte{nil, {2}, {vectorVersion}, {vectorVersion, 1}, {vectorVersion, 1, 0xff, 0xff},
+		{vectorVersion, 1, 0x00, 0x40, 0xf0}, append(AppendPartials(nil, ps[:1]), 0)} {
+		if _, err := DecodePartials(bad); err == nil {
+			t.Errorf("DecodePartials(%x) = nil error", bad)
+		}
+	}
+}
+
+// DecodePartials never panics, and what it accepts encodes and decodes
+// back to the same partials.
+func FuzzDecodePartials(f *testing.F) {
+	r := rand.New(rand.NewPCG(1, 1))
+	f.Add(AppendPartials(nil, []Partial{randomPartial(r), {}, randomPartial(r)}))
+	f.Add([]byte{vectorVersion, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ps, err := DecodePartials(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodePartials(AppendPartials(nil, ps))
+		if err != nil || !bytes.Equal(binaryOf(t, again), binaryOf(t, ps)) {
+			t.Fatalf("%x: decoded %d partials that do not survive a round trip (%v)", b, len(ps), err)
+		}
+	})
 }

@@ -163,6 +163,9 @@ type daskSeeder struct {
 	pending map[int][]uint32
 }
 
+// maxPendingKeys bounds the key arrays a daskSeeder holds (2.5 KB each).
+const maxPendingKeys = 1024
+
 func newDaskSeeder(seed uint32) *daskSeeder {
 	s := &daskSeeder{seed: seed}
 	s.reset()
@@ -186,6 +189,9 @@ func (s *daskSeeder) keys(k int) []uint32 {
 			w[i] = s.master.Uint32()
 		}
 		s.pending[s.next] = w
+		// Keys never asked for (chunks another process computes) are
+		// dropped once far behind; asked for after all, they are replayed.
+		delete(s.pending, s.next-maxPendingKeys)
 		s.next++
 	}
 	w, ok := s.pending[k]

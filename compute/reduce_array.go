@@ -61,25 +61,17 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 		"chunks", FormatShape(g.Chunks), "nchunks", n, "reduced", fmt.Sprint(j.red),
 		"workers", min(o.workers(), n), "dask_compat", j.compat)
 	if g.Size() == 0 {
-		// No values: every element is the empty state, whatever the
-		// number of (empty) chunks.
-		r := filledResult(o, j.rshape, Partial{Frac: !j.ints})
-		r.Input = g
-		return r, nil
+		return j.emptyResult(o), nil
 	}
-	res := newResult(o, j.rshape, j.ints)
-	res.Input = g
-	var comb *combiner
-	comb = newCombiner(g, j.red, j.compat, func(cell int, vec []Partial) {
-		start, size := comb.keptBox(g, cell)
-		j.scatter(res, start, size, 0, vec)
-	})
-	direct := comb.levels() == 0
+	comb := newArrayCombine(j, o)
+	direct := comb.direct()
 	err = runChunks(ctx, n, o, func(ctx context.Context, k int, w *workerState) error {
 		if direct {
+			// Every chunk is a root: its partials go straight to the
+			// result, batch by batch, without a chunk-sized vector.
 			start, size := j.keptBox(g.Region(k))
 			return j.chunk(ctx, k, w, func(off int, ps []Partial) {
-				j.scatter(res, start, size, off, ps)
+				j.scatter(comb.res, start, size, off, ps)
 			})
 		}
 		vec, err := j.chunkVector(ctx, k, w)
@@ -92,7 +84,42 @@ func reduceArray(ctx context.Context, src arraySource, o *Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	return res, nil
+	return comb.res, nil
+}
+
+// arrayCombine puts the chunk vectors of a job together into its result,
+// in whatever order they arrive and from any goroutine: through the combine
+// tree fixed by the grid, each root finalised into the result's elements.
+// Local runs and the chunks of a Plan computed elsewhere go through it, so
+// both give the same bits.
+type arrayCombine struct {
+	j    *arrayJob
+	res  *Result
+	tree *combiner
+}
+
+func newArrayCombine(j *arrayJob, o *Options) *arrayCombine {
+	a := &arrayCombine{j: j, res: newResult(o, j.rshape, j.ints)}
+	a.res.Input = j.g
+	a.tree = newCombiner(j.g, j.red, j.compat, func(cell int, vec []Partial) {
+		start, size := a.tree.keptBox(j.g, cell)
+		j.scatter(a.res, start, size, 0, vec)
+	})
+	return a
+}
+
+// direct reports whether every chunk is a root of the tree (no merging).
+func (a *arrayCombine) direct() bool { return a.tree.levels() == 0 }
+
+// add hands chunk k's vector (chunkVector's) to the tree.
+func (a *arrayCombine) add(k int, vec []Partial) { a.tree.add(k, vec) }
+
+// emptyResult is the result of an array without values: every element is
+// the empty state, whatever the number of (empty) chunks.
+func (j *arrayJob) emptyResult(o *Options) *Result {
+	r := filledResult(o, j.rshape, Partial{Frac: !j.ints})
+	r.Input = j.g
+	return r
 }
 
 // chunkVector is chunk k's partial states, one per result element the chunk
@@ -110,6 +137,11 @@ func (j *arrayJob) chunkVector(ctx context.Context, k int, w *workerState) ([]Pa
 // of the result (a full reduction: one). Reduce combines these vectors in a
 // tree fixed by the grid; src must be an array (Random or ArrayFile).
 func ChunkPartials(ctx context.Context, src Source, k int, o Options) ([]Partial, error) {
+	return chunkPartials(ctx, src, k, o, newWorkerState())
+}
+
+// chunkPartials is ChunkPartials with w's scratch memory.
+func chunkPartials(ctx context.Context, src Source, k int, o Options, w *workerState) ([]Partial, error) {
 	a, ok := src.(arraySource)
 	if !ok {
 		return nil, fmt.Errorf("compute: %T is a stream, not an array of chunks", src)
@@ -128,7 +160,7 @@ func ChunkPartials(ctx context.Context, src Source, k int, o Options) ([]Partial
 	if k < 0 || k >= j.g.NumChunks() || j.g.Size() == 0 {
 		return nil, fmt.Errorf("compute: chunk %d is not in the grid", k)
 	}
-	return j.chunkVector(ctx, k, newWorkerState())
+	return j.chunkVector(ctx, k, w)
 }
 
 // keptBox is the part of a region (start, size) on the kept axes: the

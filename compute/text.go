@@ -23,35 +23,57 @@ type Text struct {
 	Column string
 	// BlockBytes is the parsing block size; 0 means DefaultBlockBytes.
 	BlockBytes int
+
+	in *Input // the file R reads, when Input.Text made it (see Plan)
 }
 
 func (t *Text) reduce(ctx context.Context, o *Options) (*Result, error) {
-	if _, err := o.reduced(1); err != nil {
+	col, err := t.check(o)
+	if err != nil {
 		return nil, err
 	}
-	nd := o.Op.needs()
-	sc := streamConfig{
-		name: t.Name, r: newStreamReader(t.R), blockSize: blockBytes(t.BlockBytes), width: 1, stripBOM: true,
-		cut: lastSpaceCut, maxRun: maxToken, runMsg: errLongToken,
-		parse: func(b []byte, w *workerState) ([]Partial, *parseError) { return parseText(b, w, nd) },
-	}
-	if t.Column != "" {
-		col, err := strconv.Atoi(t.Column)
-		if err != nil || col < 0 {
-			return nil, inputErr("%s: text input has no column names: the column is a 0-based field index, not %q", t.Name, t.Column)
-		}
-		sc.cut, sc.maxRun, sc.runMsg = lastLineCut, maxLine, fmt.Sprintf("a line longer than %d bytes", maxLine)
-		sc.parse = func(b []byte, w *workerState) ([]Partial, *parseError) { return parseTextField(b, w, nd, col) }
-	}
+	sc := textStream(t.Name, col, o.Op.needs())
+	sc.r, sc.blockSize, sc.stripBOM = newStreamReader(t.R), blockBytes(t.BlockBytes), true
 	parts, err := runStream(ctx, sc, o)
 	if err != nil {
 		return nil, err
 	}
+	return textResult(o, parts), nil
+}
+
+// check validates o for text input and resolves Column (-1: none).
+func (t *Text) check(o *Options) (int, error) {
+	if _, err := o.reduced(1); err != nil {
+		return 0, err
+	}
+	if t.Column == "" {
+		return -1, nil
+	}
+	col, err := strconv.Atoi(t.Column)
+	if err != nil || col < 0 {
+		return 0, inputErr("%s: text input has no column names: the column is a 0-based field index, not %q", t.Name, t.Column)
+	}
+	return col, nil
+}
+
+// textStream is how text is cut and parsed: blocks cut at whitespace, or
+// with a column (col ≥ 0) at newlines.
+func textStream(name string, col int, nd needs) streamConfig {
+	if col >= 0 {
+		return streamConfig{name: name, width: 1, cut: lastLineCut, maxRun: maxLine, runMsg: errLongLine,
+			parse: func(b []byte, w *workerState) ([]Partial, *parseError) { return parseTextField(b, w, nd, col) }}
+	}
+	return streamConfig{name: name, width: 1, cut: lastSpaceCut, maxRun: maxToken, runMsg: errLongToken,
+		parse: func(b []byte, w *workerState) ([]Partial, *parseError) { return parseText(b, w, nd) }}
+}
+
+// textResult is the result of text input from its reduced partial.
+func textResult(o *Options, parts []Partial) *Result {
 	n := int(parts[0].Count + parts[0].NaN)
 	r := newResult(o, []int{}, true)
 	r.Input = Grid{Shape: []int{n}, Chunks: []int{}}
 	r.set(0, &parts[0])
-	return r, nil
+	return r
 }
 
 // valueAcc summarises the values of one column of a text block: floats
@@ -199,8 +221,12 @@ func parseTextField(b []byte, w *workerState, nd needs, col int) ([]Partial, *pa
 	return acc.done(w, nd), nil
 }
 
-// errLongToken is the error of a token longer than maxToken.
-var errLongToken = fmt.Sprintf("a token longer than %d bytes: not a number", maxToken)
+// errLongToken is the error of a token longer than maxToken, errLongLine
+// of a line longer than maxLine.
+var (
+	errLongToken = fmt.Sprintf("a token longer than %d bytes: not a number", maxToken)
+	errLongLine  = fmt.Sprintf("a line longer than %d bytes", maxLine)
+)
 
 // spaceTab marks the bytes that separate numbers: space, \t, \n, \v, \f, \r.
 var spaceTab = [256]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': true, '\r': true}

@@ -789,7 +789,11 @@ func (b *Transport) delayedCount(ctx context.Context, queue string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	defer func() { ch.Close() }()
+	defer func() {
+		if ch != nil { // nil when the transport closed under the loop
+			ch.Close()
+		}
+	}()
 	n := 0
 	for level := range delayLevels {
 		name := fmt.Sprintf("%s.delay.%ds", queue, int64(1)<<level)

@@ -17,6 +17,13 @@ import (
 // notifications (or a notifier that could not start) costs at most this.
 const safetyPoll = 2 * time.Second
 
+// settleDelay: a look taken right after a change notification may come
+// before the change is visible (another process's WAL commit is announced
+// by its write to the -wal file, and completed by its update of the index
+// in the -shm file, which notifies nobody), so after each notification
+// waiters look once more this soon instead of waiting for the next one.
+const settleDelay = 5 * time.Millisecond
+
 // Consume implements broker.Transport.
 func (t *Transport) Consume(ctx context.Context, queue string, opts broker.ConsumeOptions) (broker.Consumer, error) {
 	if err := t.checkOpen(); err != nil {
@@ -142,9 +149,13 @@ func (c *consumer) loop() {
 	vt := c.t.opts.VisibilityTimeout
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	notified := false
 	for {
 		changed := c.t.note.wait()
 		wait := safetyPoll
+		if notified {
+			wait, notified = settleDelay, false
+		}
 		if n := c.room(); n > 0 {
 			now := time.Now()
 			o := c.t.wr.submit(&op{claim: &claimOp{queue: c.queue, consumer: c.id, max: n, now: now.UnixMilli(),
@@ -172,6 +183,7 @@ func (c *consumer) loop() {
 		timer.Reset(max(wait, time.Millisecond))
 		select {
 		case <-changed:
+			notified = true
 		case <-c.space:
 		case <-timer.C:
 		case <-c.stopc:

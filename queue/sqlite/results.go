@@ -135,6 +135,7 @@ func (s *subscription) run() {
 	defer close(s.out)
 	timer := time.NewTimer(safetyPoll)
 	defer timer.Stop()
+	notified := false
 	for {
 		changed := s.r.t.note.wait()
 		more, err := s.poll()
@@ -144,9 +145,14 @@ func (s *subscription) run() {
 		if more {
 			continue
 		}
-		timer.Reset(safetyPoll)
+		wait := safetyPoll
+		if notified {
+			wait, notified = settleDelay, false
+		}
+		timer.Reset(wait)
 		select {
 		case <-changed:
+			notified = true
 		case <-s.kick:
 		case <-timer.C:
 		case <-s.stop:

@@ -191,9 +191,10 @@ func prepareFile(path string) error {
 	id, version := binary.BigEndian.Uint32(head[68:]), binary.BigEndian.Uint32(head[60:])
 	if id == 0 && version == 0 {
 		// A dsys process creating the file writes its schema to the WAL
-		// first: with a -wal beside it, the schema check (migrate, under
-		// the write lock) decides.
-		if _, err := os.Stat(path + "-wal"); err == nil {
+		// first: with a -wal beside it, or before any schema exists at all
+		// (schema cookie 0: nothing foreign to damage), the schema check
+		// (migrate, under the write lock) decides.
+		if _, err := os.Stat(path + "-wal"); err == nil || binary.BigEndian.Uint32(head[40:]) == 0 {
 			return nil
 		}
 	}
