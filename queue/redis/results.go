@@ -298,8 +298,10 @@ func (s *subscription) send() {
 		resync := s.resync
 		s.resync = false
 		if resync {
-			// Every wanted key is read again: batches whose PING answer the
-			// dropped connection took with it are covered.
+			// Every wanted key is subscribed and read again: batches whose
+			// PING answer the dropped connection took with it are covered,
+			// and so are ids told (toSub) but never subscribed, which
+			// go-redis's own resubscription does not know of.
 			clear(s.batches)
 			sub = sub[:0:0]
 			for id := range s.wants {
@@ -315,7 +317,7 @@ func (s *subscription) send() {
 		if len(unsub) > 0 {
 			err = s.ps.Unsubscribe(ctx, keysOf(unsub)...)
 		}
-		if err == nil && len(sub) > 0 && !resync {
+		if err == nil && len(sub) > 0 {
 			err = s.ps.Subscribe(ctx, keysOf(sub)...)
 		}
 		if err == nil {
