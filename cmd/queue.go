@@ -144,6 +144,8 @@ func queueError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, queue.ErrAuth):
+		return withExitCode(ExitUsage, err)
 	case errors.Is(err, queue.ErrUnreachable), errors.Is(err, queue.ErrTimeout):
 		return withExitCode(ExitUnavailable, err)
 	case errors.Is(err, queue.ErrQueueNotFound):

@@ -49,6 +49,14 @@ type workerProc struct {
 // startWorkerProc runs the dsys binary as a worker and waits until it consumes.
 func startWorkerProc(t *testing.T, args ...string) *workerProc {
 	t.Helper()
+	w := launchWorkerProc(t, args...)
+	w.waitFor(t, "worker ready")
+	return w
+}
+
+// launchWorkerProc runs the dsys binary as a worker.
+func launchWorkerProc(t *testing.T, args ...string) *workerProc {
+	t.Helper()
 	bin := testenv.Binary(t)
 	cmd := exec.Command(bin, append([]string{"queue", "worker"}, args...)...)
 	stderr, err := cmd.StderrPipe()
@@ -83,7 +91,6 @@ func startWorkerProc(t *testing.T, args ...string) *workerProc {
 			t.Logf("worker %d log:\n%s", cmd.Process.Pid, w.log.String())
 		}
 	})
-	w.waitFor(t, "worker ready")
 	return w
 }
 
@@ -205,7 +212,7 @@ func TestQueueBrokerUnreachable(t *testing.T) {
 	dead := "amqp://guest:guest@127.0.0.1:1/"
 	for _, args := range [][]string{
 		{"queue", "submit", "--broker", dead, "--wait", "add", "1", "1"},
-		{"queue", "worker", "--broker", dead},
+		{"queue", "worker", "--broker", dead, "--connect-timeout", "1s"},
 		{"queue", "inspect", "--broker", dead},
 	} {
 		_, errOut, code := runDsys(t, "", args...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,6 +46,8 @@ Results go back over Celery's rpc:// protocol, so Python Celery clients and
 dsys submit both work. One log line per task (id, name, state, duration) goes to
 stderr. SIGINT/SIGTERM stops consuming, lets running tasks finish within
 queue.shutdown_timeout and requeues the rest; a second signal requeues at once.
+A broker that is not up yet is retried with backoff (one log line per try), so
+services may start in any order; --connect-timeout bounds that (exit 3).
 
 On RabbitMQ and Redis the worker is a node of Celery's remote control, named by
 --hostname: celery inspect (ping, active, reserved, scheduled, stats,
@@ -68,8 +71,10 @@ exchange, and with -E task events too, for celery events and Flower.`,
 	f.Int("concurrency", 0, "tasks run at once (queue.concurrency)")
 	f.Int("prefetch", 0, "unacknowledged messages held; 0 = concurrency (queue.prefetch)")
 	f.StringVar(&opts.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (host:port) at /metrics")
+	f.Duration("connect-timeout", 0, "retry an unreachable broker for at most this long at start; 0 = until stopped (queue.connect_timeout)")
 	f.StringP("hostname", "n", "", "node name for remote control and events; %h host, %n name, %d domain (queue.hostname, default celery@%h)")
 	f.BoolP("events", "E", false, "send task events for celery events and Flower (queue.events)")
+	bindFlag(c, "connect-timeout", "queue.connect_timeout")
 	bindFlag(c, "hostname", "queue.hostname")
 	bindFlag(c, "events", "queue.events")
 	bindFlag(c, "queue", "queue.queue")
@@ -148,16 +153,25 @@ func runQueueWorker(ctx context.Context, app *App, opts *queueWorkerOptions) err
 		defer stopMetrics()
 		metrics = m
 	}
-	b, err := dialBroker(ctx, app)
+	retry := connectRetry{timeout: cfg.ConnectTimeout, log: app.Log}
+	b, err := retryDial(ctx, retry, "broker", func() (broker.Transport, error) { return dialBroker(ctx, app) })
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	results, closeResults, err := resultBackend(ctx, app, b)
+	type backend struct {
+		rb    broker.ResultBackend
+		close func()
+	}
+	rbe, err := retryDial(ctx, retry, "result backend", func() (backend, error) {
+		rb, closeRB, err := resultBackend(ctx, app, b)
+		return backend{rb, closeRB}, err
+	})
 	if err != nil {
 		return err
 	}
-	defer closeResults()
+	results := rbe.rb
+	defer rbe.close()
 	maxRedeliveries := cfg.MaxRedeliveries
 	if maxRedeliveries == 0 {
 		maxRedeliveries = -1 // library: none allowed
@@ -278,4 +292,43 @@ func brokerInfo(rawURL string) control.BrokerInfo {
 		info.VirtualHost = "/"
 	}
 	return info
+}
+
+// connectRetry is how a starting worker waits for its broker: services
+// start in any order (systemd, compose), so an unreachable broker is
+// retried with backoff — 100 ms doubling to 5 s, each try logged — for at
+// most timeout (0: until the context ends). Refused credentials and bad
+// configuration are not retried: waiting cannot fix them.
+type connectRetry struct {
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// retryDial calls dial until it succeeds, fails other than unreachable,
+// the retry's timeout runs out (the last error, exit 3) or ctx ends.
+func retryDial[T any](ctx context.Context, r connectRetry, what string, dial func() (T, error)) (T, error) {
+	start := time.Now()
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		v, err := dial()
+		if err == nil || !errors.Is(err, broker.ErrUnreachable) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil {
+				return v, ctx.Err()
+			}
+			if err == nil && attempt > 1 {
+				r.log.Info("queue: "+what+" reachable", "attempts", attempt)
+			}
+			return v, err
+		}
+		if r.timeout > 0 && time.Since(start)+delay > r.timeout {
+			return v, fmt.Errorf("%w (gave up after %d tries in %s: queue.connect_timeout)", err, attempt, time.Since(start).Round(time.Millisecond))
+		}
+		r.log.Warn("queue: "+what+" unreachable; retrying", "attempt", attempt, "in", delay, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return v, ctx.Err()
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }

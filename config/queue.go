@@ -13,6 +13,7 @@ type Queue struct {
 	VisibilityTimeout time.Duration `mapstructure:"visibility_timeout" doc:"how long a task claimed from the embedded broker or Redis stays invisible to others without its worker renewing the lease (renewed at a third of it)"`
 	MaxRedeliveries   int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
+	ConnectTimeout    time.Duration `mapstructure:"connect_timeout" doc:"how long a starting worker retries a broker (or result backend) it cannot reach, with backoff, logging each try; 0 = until stopped"`
 	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
 	TLS               QueueTLS      `mapstructure:"tls"`
 	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`

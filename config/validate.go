@@ -31,6 +31,7 @@ func (l *Loaded) validate() error {
 		{"queue.visibility_timeout", c.Queue.VisibilityTimeout >= 3*time.Second, "expected a duration of at least 3s"},
 		{"queue.max_redeliveries", c.Queue.MaxRedeliveries >= 0, "expected zero or more"},
 		{"queue.shutdown_timeout", c.Queue.ShutdownTimeout >= 0, "expected a duration of zero or more"},
+		{"queue.connect_timeout", c.Queue.ConnectTimeout >= 0, "expected a duration of zero or more"},
 		{"queue.max_message_size", c.Queue.MaxMessageSize > 0, "expected a positive size"},
 		{"queue.hostname", c.Queue.Hostname != "", "expected a node name such as celery@%h"},
 		{"queue.control_exchange", c.Queue.ControlExchange != "", "expected an exchange name such as celery"},

@@ -11,6 +11,8 @@ import (
 var (
 	// ErrUnreachable: the broker cannot be reached (the CLI exits 3).
 	ErrUnreachable = broker.ErrUnreachable
+	// ErrAuth: the broker refused the credentials (the CLI exits 2).
+	ErrAuth = broker.ErrAuth
 	// ErrClosed: the broker, client or consumer was closed.
 	ErrClosed = broker.ErrClosed
 	// ErrQueueNotFound: the queue does not exist.

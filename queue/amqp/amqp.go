@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,11 +111,26 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Transport, error) 
 	b.mgmt = newManagement(uri, opts.ManagementURL)
 	b.rpc = &rpcBackend{t: b}
 	if err := b.connect(ctx); err != nil {
+		if refused(err) {
+			return nil, fmt.Errorf("%w: %s: %v", broker.ErrAuth, redact(uri), err)
+		}
 		return nil, fmt.Errorf("%w: %s: %v", broker.ErrUnreachable, redact(uri), err)
 	}
 	b.wg.Add(1)
 	go b.supervise()
 	return b, nil
+}
+
+// refused tells a handshake RabbitMQ answered with "no" (wrong user or
+// password: 403 ACCESS_REFUSED; a virtual host that does not exist or the
+// user may not open: 530 NOT_ALLOWED naming the vhost) from a broker that
+// could not be reached.
+func refused(err error) bool {
+	var e *amqp091.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code == amqp091.AccessRefused || e.Code == amqp091.NotAllowed && strings.Contains(e.Reason, "vhost")
 }
 
 // connect dials, opens the publishing channel and re-declares the topology.

@@ -6,6 +6,9 @@ import "errors"
 var (
 	// ErrUnreachable: the broker cannot be reached (the CLI exits 3).
 	ErrUnreachable = errors.New("queue: broker unreachable")
+	// ErrAuth: the broker refused the credentials or the virtual host (the
+	// CLI exits 2: retrying cannot help, the configuration must change).
+	ErrAuth = errors.New("queue: broker authentication failed")
 	// ErrClosed: the transport, consumer or subscription was closed.
 	ErrClosed = errors.New("queue: broker closed")
 	// ErrConnectionLost: the connection dropped before the broker confirmed

@@ -136,6 +136,9 @@ func dial(ctx context.Context, rawURL string, opts Options) (*conn, error) {
 	defer cancel()
 	if err := c.rdb.Ping(pctx).Err(); err != nil {
 		c.rdb.Close()
+		if refused(err) {
+			return nil, fmt.Errorf("%w: %s: %v", broker.ErrAuth, c.url, err)
+		}
 		return nil, fmt.Errorf("%w: %s: %v", broker.ErrUnreachable, c.url, err)
 	}
 	if err := c.checkVersion(pctx); err != nil {
@@ -144,6 +147,24 @@ func dial(ctx context.Context, rawURL string, opts Options) (*conn, error) {
 	}
 	close(c.up)
 	return c, nil
+}
+
+// refused tells an answer of Redis that rejects the credentials (a wrong
+// password or user, a password Redis does not expect, none where it wants
+// one, a user without the permission) from a Redis that could not be
+// reached.
+func refused(err error) bool {
+	var re goredis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	for _, p := range []string{"WRONGPASS", "NOAUTH", "NOPERM"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return strings.HasPrefix(msg, "ERR AUTH") || strings.Contains(msg, "without any password configured")
 }
 
 // minVersion is the oldest Redis dsys speaks to: BLMOVE and ZMSCORE came
