@@ -76,23 +76,31 @@ func killedWorkerReruns(t *testing.T, brokerName string) {
 
 	args := []string{"--broker", env.url, "--queue", env.q, "--concurrency", "2", "--prefetch", "512", "--log-level", "debug"}
 	var logs []string // the workers' logs, in order
-	w := startLoggedWorker(t, args...)
+	// Each worker but the last is killed once it has started its share of
+	// the tasks (results may trail far behind the worker).
+	const share = n / (kills + 1)
+	w := startLoggedWorker(t, share, args...)
 	seen := map[string]int{} // SUCCESS results per task
 	phase := 0
 	for len(seen) < n {
+		var reached <-chan struct{}
+		if phase < kills {
+			reached = w.reached
+		}
 		select {
 		case id := <-successes:
 			seen[id]++
-			if phase < kills && len(seen) >= (phase+1)*n/(kills+1) {
-				if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				logs = append(logs, w.wait(t))
-				phase++
-				w = startLoggedWorker(t, args...)
+		case <-reached:
+			if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
 			}
+			logs = append(logs, w.wait(t))
+			phase++
+			w = startLoggedWorker(t, share, args...)
 		case <-ctx.Done():
-			t.Fatalf("%d of %d tasks succeeded after %d kills", len(seen), n, phase)
+			info, err := env.tr.Inspect(context.Background(), env.q)
+			t.Fatalf("%d of %d tasks succeeded after %d kills; the queue: %+v %v; the last worker's log: %s",
+				len(seen), n, phase, info, err, w.path)
 		}
 	}
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
@@ -270,17 +278,18 @@ func newKillEnv(t *testing.T, ctx context.Context, name string) *killEnv {
 
 // loggedWorker is a dsys worker process whose log goes to a file.
 type loggedWorker struct {
-	cmd    *exec.Cmd
-	path   string
-	exited chan struct{}
+	cmd     *exec.Cmd
+	path    string
+	exited  chan struct{}
+	reached chan struct{} // closed once it has logged the start of its share of tasks
 }
 
-// startLoggedWorker runs the dsys binary as a worker, its log in a file
-// (the task lines of a load are too many for a test's output), and waits
-// until it consumes.
-func startLoggedWorker(t *testing.T, args ...string) *loggedWorker {
+// startLoggedWorker runs the dsys binary as a worker (with --log-level
+// debug), its log in a file (the task lines of a load are too many for a
+// test's output), and waits until it consumes.
+func startLoggedWorker(t *testing.T, share int, args ...string) *loggedWorker {
 	t.Helper()
-	w := &loggedWorker{path: filepath.Join(t.TempDir(), "worker.log"), exited: make(chan struct{})}
+	w := &loggedWorker{path: filepath.Join(t.TempDir(), "worker.log"), exited: make(chan struct{}), reached: make(chan struct{})}
 	f, err := os.Create(w.path)
 	if err != nil {
 		t.Fatal(err)
@@ -298,12 +307,17 @@ func startLoggedWorker(t *testing.T, args ...string) *loggedWorker {
 		defer close(w.exited)
 		sc := bufio.NewScanner(stderr)
 		bw := bufio.NewWriter(f)
-		signalled := false
+		signalled, started := false, 0
 		for sc.Scan() {
 			fmt.Fprintln(bw, sc.Text())
 			if !signalled && strings.Contains(sc.Text(), "worker ready") {
 				close(ready)
 				signalled = true
+			}
+			if strings.Contains(sc.Text(), `msg="task started"`) {
+				if started++; started == share {
+					close(w.reached)
+				}
 			}
 		}
 		_ = bw.Flush()

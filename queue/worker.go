@@ -477,9 +477,10 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 			return
 		}
 	}
-	// Remembered before the commit, whose ack may be batched and never
-	// reach the broker: a redelivery of this run to this worker is then
-	// dropped instead of run again.
+	// Remembered before the commit, whose ack may be lost with the
+	// connection after its results are out (broker.ErrUnsettled): a
+	// redelivery of this run to this worker is then dropped instead of run
+	// again.
 	key := ""
 	if c.Settle == broker.Ack {
 		key = doneKey(&d.Message)
