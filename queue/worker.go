@@ -87,6 +87,15 @@ func (c *WorkerConfig) defaults(t broker.Transport) {
 // publishTimeout bounds waiting for the broker to take a commit.
 const publishTimeout = 30 * time.Second
 
+// maxUnsettled bounds the tasks a worker has started and not yet settled
+// (running, or finished with their commit on its way) when its concurrency
+// is lower: a worker killed with SIGKILL leaves at most that many tasks
+// to run a second time, whatever its prefetch. Without it a fast stream of
+// commits waiting for the broker grew to the whole prefetch (512 at
+// queue.prefetch 512 on RabbitMQ, where a commit's results are out before
+// its ack). With a higher concurrency the bound is the concurrency.
+const maxUnsettled = 64
+
 // Worker consumes task messages and runs them. Create it with NewWorker and
 // start it with Run.
 //
@@ -112,11 +121,12 @@ type Worker struct {
 	// so they are stored before the commit instead of inside it.
 	foreign bool
 
-	slots    chan struct{}
-	stopping chan struct{} // closed when shutdown starts
-	abort    chan struct{} // closed by Abort or at the shutdown deadline
-	stopOnce sync.Once
-	abortMu  sync.Once
+	slots     chan struct{}
+	unsettled chan struct{} // one per task started and not yet settled (maxUnsettled)
+	stopping  chan struct{} // closed when shutdown starts
+	abort     chan struct{} // closed by Abort or at the shutdown deadline
+	stopOnce  sync.Once
+	abortMu   sync.Once
 
 	taskCtx    context.Context // parent of task contexts; cancelled when abandoned
 	cancelTask context.CancelFunc
@@ -158,7 +168,8 @@ func NewWorker(t broker.Transport, reg *Registry, cfg WorkerConfig) *Worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Worker{t: t, reg: reg, cfg: cfg, rules: newRules(&cfg, reg), log: cfg.Logger, m: cfg.Metrics,
 		foreign: cfg.Results != t.Results(),
-		slots:   make(chan struct{}, cfg.Concurrency), stopping: make(chan struct{}), abort: make(chan struct{}),
+		slots:   make(chan struct{}, cfg.Concurrency), unsettled: make(chan struct{}, max(maxUnsettled, cfg.Concurrency)),
+		stopping: make(chan struct{}), abort: make(chan struct{}),
 		taskCtx: ctx, cancelTask: cancel, running: map[*run]struct{}{},
 		done:    newRecentSet(max(4096, 2*cfg.Prefetch*len(cfg.Queues))),
 		ready:   make(chan struct{}),
@@ -192,10 +203,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.remote.stop()
 	}()
 	for _, q := range w.cfg.Queues {
-		// Batched acks: the transport settles a run of finished tasks at
-		// once. A task whose ack was still waiting when the worker died is
-		// redelivered and runs again (at least once).
-		c, err := w.t.Consume(ctx, q, broker.ConsumeOptions{Prefetch: w.cfg.Prefetch, BatchAcks: true})
+		// No batched acks: a task holds its unsettled slot until its
+		// settlement is durable (see maxUnsettled). The transports still
+		// group the commits waiting into one round trip.
+		c, err := w.t.Consume(ctx, q, broker.ConsumeOptions{Prefetch: w.cfg.Prefetch})
 		if err != nil {
 			return err
 		}
@@ -319,9 +330,12 @@ func (w *Worker) process(d *broker.Delivery) {
 	defer w.procs.Done()
 	task, def, p := w.receive(d)
 	if p == nil {
-		var ok bool
-		if p, ok = w.runTask(d, def, task); !ok {
+		var ran, ok bool
+		if p, ran, ok = w.runTask(d, def, task); !ok {
 			return // abandoned at shutdown: requeued already
+		}
+		if ran {
+			defer func() { <-w.unsettled }() // settled, or left to the broker
 		}
 	}
 	w.commit(d, p)
@@ -366,9 +380,11 @@ func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
 	return task, def, nil
 }
 
-// runTask waits for the task's eta (within holdETA) and a slot, runs it and
-// plans what its outcome causes. ok is false when shutdown abandoned it.
-func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p *plan, ok bool) {
+// runTask waits for the task's eta (within holdETA), a slot and an
+// unsettled slot, runs it and plans what its outcome causes. ran says it
+// ran and holds its unsettled slot, for the caller to free once committed;
+// ok is false when shutdown abandoned it.
+func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p *plan, ran, ok bool) {
 	r := &run{d: d, id: task.ID, name: task.Name, task: task}
 	w.remote.received(task)
 	defer w.remote.untrack(r)
@@ -379,22 +395,29 @@ func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p
 		case <-t.C:
 		case <-w.stopping:
 			t.Stop()
-			return w.rules.release(task.ID), true
+			return w.rules.release(task.ID), false, true
 		}
 	}
 	w.remote.track(r, runReserved)
 	select {
 	case w.slots <- struct{}{}:
 	case <-w.stopping:
-		return w.rules.release(task.ID), true
+		return w.rules.release(task.ID), false, true
 	}
 	if w.isStopping() {
 		<-w.slots
-		return w.rules.release(task.ID), true
+		return w.rules.release(task.ID), false, true
 	}
 	if w.revoked.Has(task.ID) { // revoked while it waited
 		<-w.slots
-		return w.rules.revoked(task, "revoked"), true
+		return w.rules.revoked(task, "revoked"), false, true
+	}
+	// Commits waiting for the broker hold back new starts (see maxUnsettled).
+	select {
+	case w.unsettled <- struct{}{}:
+	case <-w.stopping:
+		<-w.slots
+		return w.rules.release(task.ID), false, true
 	}
 	ctx := w.taskCtx
 	if w.remote != nil {
@@ -423,9 +446,10 @@ func (w *Worker) runTask(d *broker.Delivery, def *TaskDef, task *celery.Task) (p
 	abandoned := r.abandoned
 	w.mu.Unlock()
 	if abandoned {
-		return nil, false
+		<-w.unsettled // shutdown requeues it
+		return nil, false, false
 	}
-	return w.rules.finished(d, def, task, value, runErr, elapsed, w.isStopping(), time.Now()), true
+	return w.rules.finished(d, def, task, value, runErr, elapsed, w.isStopping(), time.Now()), true, true
 }
 
 // commit performs a plan: results for a foreign backend first, then the
@@ -453,9 +477,10 @@ func (w *Worker) commit(d *broker.Delivery, p *plan) {
 			return
 		}
 	}
-	// Remembered before the commit, whose ack may be batched and never
-	// reach the broker: a redelivery of this run to this worker is then
-	// dropped instead of run again.
+	// Remembered before the commit, whose ack may be lost with the
+	// connection after its results are out (broker.ErrUnsettled): a
+	// redelivery of this run to this worker is then dropped instead of run
+	// again.
 	key := ""
 	if c.Settle == broker.Ack {
 		key = doneKey(&d.Message)
