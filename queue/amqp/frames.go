@@ -83,39 +83,56 @@ func newTableFixConn(c net.Conn) *tableFixConn {
 	return &tableFixConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10)}
 }
 
-// Read implements net.Conn.
+// Read implements net.Conn. It fills p with as many frames as are at
+// hand, and blocks only while it has nothing to return.
 func (c *tableFixConn) Read(p []byte) (int, error) {
-	for {
+	n := 0
+	for n < len(p) {
 		if len(c.out) > 0 {
-			n := copy(p, c.out)
-			c.out = c.out[n:]
+			k := copy(p[n:], c.out)
+			c.out = c.out[k:]
+			n += k
+			continue
+		}
+		if n > 0 && c.r.Buffered() == 0 {
 			return n, nil
 		}
 		if c.raw || c.pass > 0 {
-			q := p
+			q := p[n:]
 			if !c.raw && len(q) > c.pass {
 				q = q[:c.pass]
 			}
-			n, err := c.r.Read(q)
-			c.pass -= n
-			return n, err
-		}
-		if c.held {
-			if err := c.readHeld(); err != nil {
-				return 0, err
+			k, err := c.r.Read(q)
+			c.pass -= k
+			n += k
+			if err != nil {
+				return n, err
 			}
 			continue
 		}
+		if c.held {
+			if n > 0 && c.r.Buffered() < len(c.payload)-c.payloadN {
+				return n, nil
+			}
+			if err := c.readHeld(); err != nil {
+				return n, err
+			}
+			continue
+		}
+		if n > 0 && c.r.Buffered() < len(c.hdr)-c.hdrN {
+			return n, nil
+		}
 		for c.hdrN < len(c.hdr) {
-			n, err := c.r.Read(c.hdr[c.hdrN:])
-			c.hdrN += n
+			k, err := c.r.Read(c.hdr[c.hdrN:])
+			c.hdrN += k
 			if err != nil && c.hdrN < len(c.hdr) {
-				return 0, err
+				return n, err
 			}
 		}
 		c.hdrN = 0
 		c.startFrame()
 	}
+	return n, nil
 }
 
 // startFrame decides, from a frame's header, whether to read it whole.
@@ -239,7 +256,7 @@ func fixHeaderFrame(p []byte, limit int) (fixed []byte, ok bool) {
 
 // A tableCheck is what checkTable found in a top-level header table.
 type tableCheck struct {
-	entries []int      // offsets of the readable entries kept
+	entries int        // readable entries before cut
 	voids   []voidSpan // values amqp091-go refuses, to make void
 	cut     int        // offset where the table stops being readable; -1: never
 	reasons []string
@@ -257,12 +274,13 @@ func (v *tableCheck) cutAt(pos int, reason string) {
 }
 
 // checkTable walks a header table: it turns 'L' into 'l' in place and
-// notes what else amqp091-go would refuse.
-func checkTable(t []byte) *tableCheck {
-	v := &tableCheck{cut: -1}
+// notes what else amqp091-go would refuse. A readable table costs no
+// allocation.
+func checkTable(t []byte) tableCheck {
+	v := tableCheck{cut: -1}
 	pos := 0
 	for pos < len(t) {
-		if len(v.entries) == maxFieldEntries-1 {
+		if v.entries == maxFieldEntries-1 {
 			v.cutAt(pos, fmt.Sprintf("more than %d headers", maxFieldEntries-1)) // room for the marker only
 			return v
 		}
@@ -280,10 +298,21 @@ func checkTable(t []byte) *tableCheck {
 			v.voids = append(v.voids, voidSpan{vstart, end})
 			v.reasons = append(v.reasons, fmt.Sprintf("header %q: %s", key, why))
 		}
-		v.entries = append(v.entries, pos)
+		v.entries++
 		pos = end
 	}
 	return v
+}
+
+// entryStarts are the offsets of the first n entries of a table.
+func entryStarts(t []byte, n int) []int {
+	out := make([]int, 0, n)
+	for pos := 0; len(out) < n; {
+		out = append(out, pos)
+		_, vstart, _ := shortstr(t, pos)
+		pos, _, _ = checkField(t, vstart, 0)
+	}
+	return out
 }
 
 // rewrite appends the readable table: the entries kept, refused values
@@ -308,9 +337,12 @@ func (v *tableCheck) rewrite(out, t []byte, budget int) []byte {
 		}
 		return n
 	}
-	for len(v.entries) > 0 && size() > budget {
-		cut = v.entries[len(v.entries)-1]
-		v.entries = v.entries[:len(v.entries)-1]
+	if size() > budget {
+		starts := entryStarts(t, v.entries)
+		for len(starts) > 0 && size() > budget {
+			cut = starts[len(starts)-1]
+			starts = starts[:len(starts)-1]
+		}
 	}
 	pos := 0
 	for _, s := range v.voids {
@@ -329,12 +361,13 @@ func (v *tableCheck) rewrite(out, t []byte, budget int) []byte {
 	return append(out, reason...)
 }
 
-func shortstr(b []byte, pos int) (string, int, bool) {
+// shortstr reads the short string at pos: its bytes and where it ends.
+func shortstr(b []byte, pos int) ([]byte, int, bool) {
 	if pos >= len(b) || pos+1+int(b[pos]) > len(b) {
-		return "", 0, false
+		return nil, 0, false
 	}
 	n := int(b[pos])
-	return string(b[pos+1 : pos+1+n]), pos + 1 + n, true
+	return b[pos+1 : pos+1+n], pos + 1 + n, true
 }
 
 // checkField checks the field at pos in a container at depth (the top

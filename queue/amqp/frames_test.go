@@ -103,6 +103,18 @@ var hostileTables = map[string]struct {
 // channel, a consumer, then one delivery with the given header payload,
 // then a second, plain one. It reports what went wrong on errc.
 func fakeServer(c net.Conn, header []byte, errc chan<- error) {
+	body := []byte(`[[1, 2], {}, null]`)
+	deliver := func(tag int64, header []byte) []byte {
+		return bytes.Join([][]byte{frame(frameMethod, 1, method(60, 60, shortS("ct"), binary.BigEndian.AppendUint64(nil, uint64(tag)), []byte{0}, shortS(""), shortS("q"))),
+			frame(frameHeader, 1, header), frame(frameBody, 1, body)}, nil)
+	}
+	scriptedServer(c, append(deliver(1, header), deliver(2, headerPayload(len(body), table(entry("id", str("t2")))))...), errc)
+}
+
+// scriptedServer plays RabbitMQ's side of a connection on c up to a
+// consumer on channel 1, then sends frames and waits for the client to
+// close.
+func scriptedServer(c net.Conn, frames []byte, errc chan<- error) {
 	defer c.Close()
 	fail := func(err error) { errc <- err }
 	proto := make([]byte, 8)
@@ -134,11 +146,6 @@ func fakeServer(c net.Conn, header []byte, errc chan<- error) {
 		}
 		return true
 	}
-	body := []byte(`[[1, 2], {}, null]`)
-	deliver := func(tag int64, header []byte) bool {
-		return send(frame(frameMethod, 1, method(60, 60, shortS("ct"), binary.BigEndian.AppendUint64(nil, uint64(tag)), []byte{0}, shortS(""), shortS("q"))),
-			frame(frameHeader, 1, header), frame(frameBody, 1, body))
-	}
 	_ = send(frame(frameMethod, 0, method(10, 10, []byte{0, 9}, long(0), long(5), []byte("PLAIN"), long(5), []byte("en_US")))) &&
 		expect(10, 11) &&
 		send(frame(frameMethod, 0, method(10, 30, []byte{0, 0}, long(131072), []byte{0, 0}))) &&
@@ -148,8 +155,7 @@ func fakeServer(c net.Conn, header []byte, errc chan<- error) {
 		send(frame(frameMethod, 1, method(20, 11, long(0)))) &&
 		expect(60, 20) &&
 		send(frame(frameMethod, 1, method(60, 21, shortS("ct")))) &&
-		deliver(1, header) &&
-		deliver(2, headerPayload(len(body), table(entry("id", str("t2"))))) &&
+		send(frames) &&
 		expect(10, 50) // the client closes
 }
 
@@ -358,4 +364,102 @@ func FuzzTableFixConnAmqp091(f *testing.F) {
 		}
 		readThrough(t, headerPayload(18, sized('F', content)))
 	})
+}
+
+// celeryFrames is n deliveries as RabbitMQ sends a Celery add task: the
+// basic.deliver method, a header frame with protocol 2's 16 headers, the
+// body.
+func celeryFrames(n int) []byte {
+	tab := table(entry("lang", str("py")), entry("task", str("tasks.add")), entry("id", str("0f5c7e9e-8a1c-4c55-9e4c-3a4c3f0b7e21")),
+		entry("shadow", field('V', nil)), entry("eta", field('V', nil)), entry("expires", field('V', nil)), entry("group", field('V', nil)),
+		entry("group_index", field('V', nil)), entry("retries", field('I', long(0))), entry("timelimit", array(field('V', nil), field('V', nil))),
+		entry("root_id", str("0f5c7e9e-8a1c-4c55-9e4c-3a4c3f0b7e21")), entry("parent_id", field('V', nil)), entry("argsrepr", str("(4, 4)")),
+		entry("kwargsrepr", str("{}")), entry("origin", str("gen1234@host")), entry("ignore_result", field('t', []byte{0})))
+	body := []byte(`[[4, 4], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`)
+	var out []byte
+	for i := range n {
+		out = append(out, frame(frameMethod, 1, method(60, 60, shortS("ct"), binary.BigEndian.AppendUint64(nil, uint64(i+1)), []byte{0}, shortS(""), shortS("celery")))...)
+		out = append(out, frame(frameHeader, 1, headerPayload(len(body), tab))...)
+		out = append(out, frame(frameBody, 1, body)...)
+	}
+	return out
+}
+
+// BenchmarkTableFixConn: reading Celery deliveries through tableFixConn
+// against reading the same bytes straight from the connection (both
+// through the 4 KiB buffer amqp091-go reads with).
+func BenchmarkTableFixConn(b *testing.B) {
+	const n = 1000
+	stream := celeryFrames(n)
+	for _, tc := range []struct {
+		name string
+		wrap func(net.Conn) io.Reader
+	}{
+		{"direct", func(c net.Conn) io.Reader { return c }},
+		{"tableFixConn", func(c net.Conn) io.Reader { return newTableFixConn(c) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(stream)))
+			buf := make([]byte, 4096)
+			for b.Loop() {
+				r := tc.wrap(&readerConn{r: bytes.NewReader(stream)})
+				for {
+					if _, err := r.Read(buf); err != nil {
+						break
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}
+
+// readerConn is a net.Conn reading from r.
+type readerConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// BenchmarkAmqp091Deliveries: amqp091-go receiving Celery deliveries from
+// a scripted server over a pipe, through tableFixConn and straight.
+func BenchmarkAmqp091Deliveries(b *testing.B) {
+	const n = 2000
+	stream := celeryFrames(n)
+	for _, tc := range []struct {
+		name string
+		wrap func(net.Conn) net.Conn
+	}{
+		{"direct", func(c net.Conn) net.Conn { return c }},
+		{"tableFixConn", func(c net.Conn) net.Conn { return newTableFixConn(c) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				client, server := net.Pipe()
+				errc := make(chan error, 1)
+				go scriptedServer(server, stream, errc)
+				conn, err := amqp091.Open(tc.wrap(client), amqp091.Config{
+					SASL: []amqp091.Authentication{&amqp091.PlainAuth{Username: "guest", Password: "guest"}}, Locale: "en_US"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ch, err := conn.Channel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				ds, err := ch.Consume("q", "ct", true, false, false, false, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range n {
+					if _, ok := <-ds; !ok {
+						b.Fatal("connection closed")
+					}
+				}
+				conn.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
 }
