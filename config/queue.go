@@ -13,7 +13,7 @@ type Queue struct {
 	VisibilityTimeout time.Duration `mapstructure:"visibility_timeout" doc:"how long a task claimed from the embedded broker or Redis stays invisible to others without its worker renewing the lease (renewed at a third of it)"`
 	MaxRedeliveries   int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
-	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
+	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages (also once decompressed) are dead-lettered and answered LimitExceeded"`
 	TLS               QueueTLS      `mapstructure:"tls"`
 	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
 	// Celery's tools beyond tasks: queue declarations, STARTED, remote control, events.
