@@ -101,9 +101,8 @@ func messageID(m *broker.Message) string {
 
 // admit decides about a delivery before its body is decoded: an oversized
 // message, one whose headers the transport could not read, or one
-// redelivered more often than allowed, is dead-lettered.
+// redelivered more often than allowed, is dead-lettered and answered.
 func (r *rules) admit(d *broker.Delivery) *plan {
-	id := messageID(&d.Message)
 	if len(d.Body) > r.maxMessageSize {
 		reason := fmt.Sprintf("body of %d bytes exceeds max_message_size %d", len(d.Body), r.maxMessageSize)
 		return r.refuse(d, "oversized", celery.Exception(kombuExceptions, "LimitExceeded", reason))
@@ -112,8 +111,9 @@ func (r *rules) admit(d *broker.Delivery) *plan {
 		return r.refuse(d, "malformed", celery.Exception(kombuExceptions, "DecodeError", reason))
 	}
 	if d.Started > max(r.maxRedeliveries, 0) {
-		return r.deadLetter(d, id, "redelivered", fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting",
-			d.Started, r.maxRedeliveries))
+		// Celery's answer to a task whose worker process died.
+		return r.refuse(d, "redelivered", celery.Exception("billiard.exceptions", "WorkerLostError",
+			fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting", d.Started, r.maxRedeliveries)))
 	}
 	return nil
 }
