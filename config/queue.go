@@ -14,7 +14,7 @@ type Queue struct {
 	MaxRedeliveries   int           `mapstructure:"max_redeliveries" doc:"deliveries of one message before it goes to <queue>.dead"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout" doc:"how long a stopping worker lets running tasks finish"`
 	ConnectTimeout    time.Duration `mapstructure:"connect_timeout" doc:"how long a starting worker retries a broker (or result backend) it cannot reach, with backoff, logging each try; 0 = until stopped"`
-	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages are dead-lettered"`
+	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages (also once decompressed) are dead-lettered and answered LimitExceeded"`
 	TLS               QueueTLS      `mapstructure:"tls"`
 	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
 	// Celery's tools beyond tasks: queue declarations, STARTED, remote control, events.

@@ -305,11 +305,9 @@ func arith(task string, args []any, op func(a, b number) number) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := op(a, b)
-	if !r.isInt && (math.IsInf(r.f, 0) || math.IsNaN(r.f)) {
-		return nil, errDeterministic(celery.Exception("builtins", "OverflowError", task+": result out of range"))
-	}
-	return r.value()
+	// Float arithmetic overflows to Infinity, and NaN stays NaN, as in
+	// Python; both encode as Python's json writes them.
+	return op(a, b).value()
 }
 
 // smallInts reads two int64 arguments: the common case, without big.Int.

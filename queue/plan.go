@@ -100,27 +100,59 @@ func messageID(m *broker.Message) string {
 }
 
 // admit decides about a delivery before its body is decoded: an oversized
-// message, or one redelivered more often than allowed, is dead-lettered.
+// message, one whose headers the transport could not read, or one
+// redelivered more often than allowed, is dead-lettered and answered.
 func (r *rules) admit(d *broker.Delivery) *plan {
-	id := messageID(&d.Message)
 	if len(d.Body) > r.maxMessageSize {
-		return r.deadLetter(d, id, "oversized", fmt.Sprintf("body of %d bytes exceeds max_message_size %d", len(d.Body), r.maxMessageSize))
+		reason := fmt.Sprintf("body of %d bytes exceeds max_message_size %d", len(d.Body), r.maxMessageSize)
+		return r.refuse(d, "oversized", celery.Exception(kombuExceptions, "LimitExceeded", reason))
+	}
+	if reason, ok := d.Headers[broker.HeaderUnreadable].(string); ok {
+		return r.refuse(d, "malformed", celery.Exception(kombuExceptions, "DecodeError", reason))
 	}
 	if d.Started > max(r.maxRedeliveries, 0) {
-		return r.deadLetter(d, id, "redelivered", fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting",
-			d.Started, r.maxRedeliveries))
+		// Celery's answer to a task whose worker process died.
+		return r.refuse(d, "redelivered", celery.Exception("billiard.exceptions", "WorkerLostError",
+			fmt.Sprintf("redelivered %d times (max_redeliveries %d): its worker keeps dying or disconnecting", d.Started, r.maxRedeliveries)))
 	}
 	return nil
 }
 
-// malformed dead-letters a message that does not decode.
+// kombuExceptions is the module of the exceptions Celery raises for
+// messages it cannot read.
+const kombuExceptions = "kombu.exceptions"
+
+// malformed dead-letters a message that does not decode, and answers its
+// caller with the exception Celery would raise (see refuse).
 func (r *rules) malformed(d *broker.Delivery, err error) *plan {
-	reason := err.Error()
+	reason, typ := err.Error(), "DecodeError"
 	var bm *celery.BadMessageError
 	if errors.As(err, &bm) {
 		reason = bm.Reason
+		if bm.Exception != "" {
+			typ = bm.Exception
+		}
 	}
-	return r.deadLetter(d, messageID(&d.Message), "malformed", reason)
+	return r.refuse(d, "malformed", celery.Exception(kombuExceptions, typ, reason))
+}
+
+// refuse dead-letters a message no task is run for and, when it names a
+// task id, answers its caller FAILURE with exc: a Celery client's .get()
+// raises exc instead of waiting for ever. The message's body is not read:
+// its id, name, reply-to and ignore_result come from its properties and
+// headers.
+func (r *rules) refuse(d *broker.Delivery, kind string, exc *celery.RemoteError) *plan {
+	id := messageID(&d.Message)
+	p := r.deadLetter(d, id, kind, exc.Message[0].(string))
+	if id == "" {
+		return p
+	}
+	task := &celery.Task{ID: id, ReplyTo: d.ReplyTo}
+	task.Name, _ = d.Headers["task"].(string)
+	task.IgnoreResult, _ = d.Headers["ignore_result"].(bool)
+	p.name, p.exc = task.Name, exc
+	p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
+	return p
 }
 
 func (r *rules) deadLetter(d *broker.Delivery, id, kind, reason string) *plan {

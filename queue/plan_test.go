@@ -68,11 +68,17 @@ func TestRulesAdmit(t *testing.T) {
 		d       *broker.Delivery
 		dead    string // "" = admitted
 		inQueue string
+		answer  string // the exception its caller gets (module.type); "" = none
 	}{
-		{"first run", delivery(t, small, 0), "", ""},
-		{"redelivered within max", delivery(t, small, 2), "", ""},
-		{"redelivered past max", delivery(t, small, 3), "redelivered 3 times (max_redeliveries 2)", "q.dead"},
-		{"oversized", delivery(t, &celery.Task{ID: "b", Name: "echo", Args: []any{strings.Repeat("x", 2000)}}, 0), "exceeds max_message_size 1000", "q.dead"},
+		{"first run", delivery(t, small, 0), "", "", ""},
+		{"redelivered within max", delivery(t, small, 2), "", "", ""},
+		{"redelivered past max", delivery(t, small, 3), "redelivered 3 times (max_redeliveries 2)", "q.dead", "billiard.exceptions.WorkerLostError"},
+		{"oversized", delivery(t, &celery.Task{ID: "b", Name: "echo", Args: []any{strings.Repeat("x", 2000)}}, 0), "exceeds max_message_size 1000", "q.dead", "kombu.exceptions.LimitExceeded"},
+		{"unreadable headers", func() *broker.Delivery {
+			d := delivery(t, small, 0)
+			d.Headers[broker.HeaderUnreadable] = `unreadable headers: header "x": nested deeper than 32 levels`
+			return d
+		}(), "nested deeper than 32 levels", "q.dead", "kombu.exceptions.DecodeError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,8 +94,22 @@ func TestRulesAdmit(t *testing.T) {
 			}
 			pub := p.commit.Publish
 			if len(pub) != 1 || pub[0].Queue != tt.inQueue || pub[0].Message.Headers[headerDeadReason] != p.dead.reason ||
-				!pub[0].Message.Persistent || p.commit.Settle != broker.Ack || len(p.commit.Results) != 0 {
+				!pub[0].Message.Persistent || p.commit.Settle != broker.Ack {
 				t.Fatalf("dead-letter commit %+v", p.commit)
+			}
+			if tt.answer == "" {
+				if len(p.commit.Results) != 0 {
+					t.Fatalf("answered: %+v", p.commit.Results)
+				}
+				return
+			}
+			id := messageID(&tt.d.Message)
+			if len(p.commit.Results) != 1 || p.commit.Results[0].TaskID != id || p.commit.Results[0].State != "FAILURE" {
+				t.Fatalf("results %+v, want FAILURE for %s", p.commit.Results, id)
+			}
+			res, err := celery.DecodeResult(p.commit.Results[0].Body, id)
+			if err != nil || res.Err == nil || res.Err.Module+"."+res.Err.Type != tt.answer {
+				t.Fatalf("answer %+v %v, want %s", res, err, tt.answer)
 			}
 		})
 	}

@@ -161,9 +161,10 @@ func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 	if reason := dead[over.ID]; !strings.Contains(reason, "redelivered 6 times") {
 		t.Fatalf("dead letters %v, want %s redelivered 6 times", dead, over.ID)
 	}
-	select {
-	case <-over.Done():
-		t.Fatal("the dead-lettered task ran")
-	default:
+	// Its sender hears of it, as from a Celery worker whose process died.
+	_, err = over.Get(h.ctx())
+	var re *celery.RemoteError
+	if !errors.As(err, &re) || re.Type != "WorkerLostError" || re.Module != "billiard.exceptions" || !strings.Contains(re.Error(), "redelivered 6 times") {
+		t.Fatalf("the dead-lettered task: %v, want WorkerLostError (it must not have run)", err)
 	}
 }

@@ -358,7 +358,11 @@ func (w *Worker) receive(d *broker.Delivery) (*celery.Task, *TaskDef, *plan) {
 	if p := w.rules.admit(d); p != nil {
 		return nil, nil, p
 	}
-	task, err := celery.DecodeTask(&d.Message)
+	m, err := celery.Decompress(&d.Message, w.cfg.MaxMessageSize)
+	if err != nil {
+		return nil, nil, w.rules.malformed(d, err)
+	}
+	task, err := celery.DecodeTask(m)
 	if err != nil {
 		return nil, nil, w.rules.malformed(d, err)
 	}

@@ -201,13 +201,14 @@ func (b *Transport) connect(ctx context.Context) error {
 	return nil
 }
 
-// dial opens the TCP connection, its writes coalesced (coalescingConn).
+// dial opens the TCP connection, its writes coalesced (coalescingConn)
+// and the header tables it reads made readable (tableFixConn).
 func (b *Transport) dial(network, addr string) (net.Conn, error) {
 	c, err := amqp091.DefaultDial(b.opts.DialTimeout)(network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return newCoalescingConn(c), nil
+	return newTableFixConn(newCoalescingConn(c)), nil
 }
 
 // supervise waits for the connection to drop and reconnects with backoff.

@@ -32,6 +32,12 @@ type Message struct {
 	Body            []byte
 }
 
+// HeaderUnreadable is the header a transport puts in a message whose
+// headers it could not read in full (AMQP field tables its client
+// refuses): the reason, and what of them it could read. The engine
+// dead-letters such a message and answers its caller.
+const HeaderUnreadable = "x-dsys-unreadable"
+
 // Publishing is a message on its way to a queue.
 type Publishing struct {
 	Queue   string

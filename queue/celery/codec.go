@@ -3,12 +3,15 @@ package celery
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/dsys-dev/dsys/queue/broker"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dsys-dev/dsys/queue/broker"
 )
 
 // ContentType and ContentEncoding are those of every Celery JSON message.
@@ -216,6 +219,15 @@ func DecodeTask(m *broker.Message) (*Task, error) {
 	return decodeV1(m, id)
 }
 
+// serializers names the content types of kombu's other serializers.
+var serializers = map[string]string{
+	"application/x-python-serialize": "pickle",
+	"application/x-msgpack":          "msgpack",
+	"application/x-yaml":             "yaml",
+	"application/data":               "raw bytes",
+	"text/plain":                     "raw text",
+}
+
 func checkContentType(m *broker.Message, id string) error {
 	ct := m.ContentType
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
@@ -223,14 +235,17 @@ func checkContentType(m *broker.Message, id string) error {
 	}
 	if ct != ContentType {
 		if ct == "" {
-			return badMessage(id, "missing content type (only application/json is accepted)")
+			return disallowed(id, "missing content type (only application/json is accepted)")
 		}
-		return badMessage(id, "content type %q is not accepted (only application/json)", m.ContentType)
+		if name, ok := serializers[ct]; ok {
+			return disallowed(id, "content type %q (%s) is not accepted (only application/json)", m.ContentType, name)
+		}
+		return disallowed(id, "content type %q is not accepted (only application/json)", m.ContentType)
 	}
 	switch strings.ToLower(m.ContentEncoding) {
 	case "", "utf-8", "utf8":
 	default:
-		return badMessage(id, "content encoding %q is not accepted (only utf-8)", m.ContentEncoding)
+		return disallowed(id, "content encoding %q is not accepted (only utf-8)", m.ContentEncoding)
 	}
 	return nil
 }
@@ -314,7 +329,7 @@ func decodeV2Body(body []byte, t *Task) error {
 
 func decodeV2BodySlow(body []byte, t *Task) error {
 	var parts []json.RawMessage
-	if err := json.Unmarshal(body, &parts); err != nil {
+	if err := DecodeJSON(body, &parts); err != nil {
 		return badMessage(t.ID, "body is not a JSON array [args, kwargs, embed]: %v", jsonErr(err))
 	}
 	if len(parts) != 3 {
@@ -581,8 +596,32 @@ func AsFloat(v any) (float64, bool) {
 }
 
 // DecodeJSON decodes one JSON value into v with numbers as json.Number, as
-// Celery's integers must stay integers; trailing data is an error.
+// Celery's integers must stay integers; trailing data is an error. It reads
+// Python's NaN, Infinity and -Infinity as float64 values (see
+// quoteNonFinite), as Celery does.
 func DecodeJSON(data []byte, v any) error {
+	err := decodeJSON(data, v)
+	var se *json.SyntaxError
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	quoted, ok := quoteNonFinite(data)
+	if !ok {
+		return err
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return err
+	}
+	rv.Elem().SetZero()
+	if decodeJSON(quoted, v) != nil || unquoteNonFinite(rv) != nil {
+		rv.Elem().SetZero()
+		return err
+	}
+	return nil
+}
+
+func decodeJSON(data []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	if err := d.Decode(v); err != nil {

@@ -13,6 +13,10 @@ var ErrBadMessage = errors.New("queue: bad message")
 type BadMessageError struct {
 	TaskID string // "" when the message does not say
 	Reason string
+	// Exception is the kombu exception Celery raises for such a message:
+	// "ContentDisallowed" for a content type it does not accept, ""
+	// (DecodeError) for anything else.
+	Exception string
 }
 
 func (e *BadMessageError) Error() string {
@@ -26,6 +30,12 @@ func (e *BadMessageError) Unwrap() error { return ErrBadMessage }
 
 func badMessage(id, format string, args ...any) error {
 	return &BadMessageError{TaskID: id, Reason: fmt.Sprintf(format, args...)}
+}
+
+// disallowed is the BadMessageError of a message in a serialization Celery
+// was not told to accept (kombu's ContentDisallowed).
+func disallowed(id, format string, args ...any) error {
+	return &BadMessageError{TaskID: id, Reason: fmt.Sprintf(format, args...), Exception: "ContentDisallowed"}
 }
 
 // RemoteError is a task failure as Celery reports it: the exception type,

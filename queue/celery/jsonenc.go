@@ -9,7 +9,8 @@ import (
 )
 
 // AppendJSON appends v as JSON with Python's json.dumps separators
-// (", " and ": "), so dsys messages read like Celery's. It handles the JSON
+// (", " and ": ") and its NaN, Infinity and -Infinity, so dsys messages
+// read like Celery's. It handles the JSON
 // types the codec produces without reflection and falls back to
 // encoding/json for anything else.
 func AppendJSON(b []byte, v any) ([]byte, error) {
@@ -32,8 +33,13 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 	case int64:
 		return strconv.AppendInt(b, x, 10), nil
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, &json.UnsupportedValueError{Str: strconv.FormatFloat(x, 'g', -1, 64)}
+		switch {
+		case math.IsNaN(x): // as Python's json.dumps writes them (and Celery reads them)
+			return append(b, "NaN"...), nil
+		case math.IsInf(x, 1):
+			return append(b, "Infinity"...), nil
+		case math.IsInf(x, -1):
+			return append(b, "-Infinity"...), nil
 		}
 		if x == math.Trunc(x) && math.Abs(x) < 1e16 {
 			return strconv.AppendFloat(b, x, 'f', 1, 64), nil // 8.0 stays a float, as in Python

@@ -112,7 +112,7 @@ func DecodeResult(body []byte, id string) (*Result, error) {
 
 func decodeResultSlow(body []byte, id string) (*Result, error) {
 	var rj resultJSON
-	if err := json.Unmarshal(body, &rj); err != nil {
+	if err := DecodeJSON(body, &rj); err != nil {
 		return nil, fmt.Errorf("queue: result message %s: %s", id, jsonErr(err))
 	}
 	r := &Result{TaskID: rj.TaskID, State: rj.Status, Raw: rj.Result}

@@ -3,7 +3,6 @@ package redis
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/dsys-dev/dsys/queue/broker"
+	"github.com/dsys-dev/dsys/queue/celery"
 )
 
 // Results is Celery's Redis result backend (celery/backends/redis.py): the
@@ -157,7 +157,7 @@ func decodeStored(taskID string, b []byte) (broker.Result, error) {
 		return broker.Result{TaskID: taskID, State: status, Body: b}, nil
 	}
 	var m resultMeta
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := celery.DecodeJSON(b, &m); err != nil { // Python's NaN and Infinity too
 		return broker.Result{}, fmt.Errorf("queue: result of %s in Redis: %w", taskID, err)
 	}
 	return broker.Result{TaskID: taskID, State: m.Status, Body: b}, nil
