@@ -43,7 +43,7 @@ type plan struct {
 
 // deadLetter is why a delivery went to "<queue>.dead".
 type deadLetter struct {
-	kind   string // metric label: oversized, malformed, redelivered, bad_args
+	kind   string // metric label: oversized, malformed, redelivered
 	reason string
 }
 
@@ -220,10 +220,10 @@ func (r *rules) requeue(id, name string, elapsed time.Duration) *plan {
 
 // finished decides what a run's outcome causes: on success its result,
 // callbacks, what a canvas task launches and the next step of its chain; a
-// run terminated by remote control is REVOKED; on bad arguments a TypeError
-// and a dead letter; on another failure a retry while retries are left (and
-// the worker is not stopping), else the FAILURE, errbacks and the failure of
-// the rest of its chain.
+// run terminated by remote control is REVOKED; on a failure a retry while
+// retries are left (and the worker is not stopping; bad arguments are never
+// retried), else the FAILURE, errbacks and the failure of the rest of its
+// chain.
 func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, value any, runErr error,
 	elapsed time.Duration, stopping bool, now time.Time) *plan {
 	p := &plan{id: task.ID, name: task.Name, elapsed: elapsed}
@@ -254,15 +254,10 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 	}
 	exc := r.remoteError(runErr, def, task)
 	p.errText, p.exc = exc.Error(), exc
-	if errors.Is(runErr, ErrBadArgs) {
-		p.state = celery.StateFailure
-		p.dead = &deadLetter{kind: "bad_args", reason: exc.Error()}
-		p.commit.Results = r.errorResult(task, celery.StateFailure, exc)
-		p.commit.Publish = []broker.Publishing{{Queue: d.Queue + ".dead", Message: deadCopy(d, exc.Error())}}
-		r.chord(p, task, resultField(celery.ErrorResult(task.ID, celery.StateFailure, exc, "")))
-		return p
-	}
-	if def.Retries > task.Retries && !errors.Is(runErr, ErrSkipRetry) && !stopping {
+	// Bad arguments are the caller's mistake, not poison: a TypeError, as
+	// Celery answers, acknowledged, and never retried (it would fail again).
+	retriable := !errors.Is(runErr, ErrSkipRetry) && !errors.Is(runErr, ErrBadArgs)
+	if def.Retries > task.Retries && retriable && !stopping {
 		if next, err := r.retryMessage(d, def, task, now); err == nil {
 			p.state, p.retries = celery.StateRetry, task.Retries+1
 			p.commit.Results = r.errorResult(task, celery.StateRetry, exc)

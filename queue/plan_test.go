@@ -243,10 +243,9 @@ func TestRulesFinished(t *testing.T) {
 				t.Fatalf("%+v", p)
 			}
 		}},
-		{"bad arguments: TypeError and a dead letter", TaskDef{Retries: 5}, base, fail(badArgs("job: takes 2 arguments, got 1")), false,
+		{"bad arguments: a TypeError, acknowledged, not retried, no dead letter", TaskDef{Retries: 5}, base, fail(badArgs("job: takes 2 arguments, got 1")), false,
 			func(t *testing.T, p *plan) {
-				if p.state != celery.StateFailure || p.dead == nil || p.dead.kind != "bad_args" || len(p.commit.Publish) != 1 ||
-					p.commit.Publish[0].Queue != "q.dead" {
+				if p.state != celery.StateFailure || p.dead != nil || len(p.commit.Publish) != 0 || p.commit.Settle != broker.Ack {
 					t.Fatalf("%+v", p)
 				}
 				if r := resultOf(t, p.commit.Results[0]); r.Err.Type != "TypeError" || !strings.Contains(r.Err.Error(), "takes 2 arguments") {

@@ -78,8 +78,6 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 				return m
 			}(), "content type"},
 			"p-headers": {&broker.Message{ContentType: "application/json", CorrelationID: "p-headers", Body: []byte(`[[1, 1], {}, null]`)}, "protocol v1"},
-			"p-arity":   {goodMessage(t, "p-arity", "add", `[[1], {}, null]`), "missing 1 required positional argument"},
-			"p-type":    {goodMessage(t, "p-type", "add", `[["a", 1], {}, null]`), "want a number"},
 			"p-big":     {goodMessage(t, "p-big", "echo", `[["`+strings.Repeat("x", 5000)+`"], {}, null]`), "max_message_size"},
 			"p-retries": {func() *broker.Message {
 				m := goodMessage(t, "p-retries", "add", `[[1, 1], {}, null]`)
@@ -87,12 +85,7 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 				return m
 			}(), "retries"},
 		}
-		// Bad arguments also answer TypeError to the sender.
-		typeErr := c.Result("p-arity")
-		for id, tc := range cases {
-			if id == "p-arity" {
-				tc.m.ReplyTo = c.ReplyTo()
-			}
+		for _, tc := range cases {
 			h.rawPublish(h.queue, tc.m)
 		}
 		if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
@@ -107,13 +100,48 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 				t.Errorf("%s: no log line naming the task id", id)
 			}
 		}
-		_, err := typeErr.Get(h.ctx())
-		var re *celery.RemoteError
-		if !errors.As(err, &re) || re.Type != "TypeError" {
-			t.Errorf("bad arguments: sender got %v, want TypeError", err)
-		}
 		if info, err := h.b.Inspect(h.ctx(), h.queue); err != nil || info.Ready != 0 {
 			t.Errorf("task queue after poison: %+v %v", info, err)
+		}
+	})
+}
+
+// Bad arguments are the caller's mistake, not poison: the sender gets
+// Python's TypeError, the message is acknowledged, never retried, not
+// dead-lettered, and no ERROR is logged.
+func TestCallerMistakesAnswerTypeErrorNotDeadLettered(t *testing.T) {
+	eachTransport(t, func(t *testing.T, h *harness) {
+		h.startWorker(queue.WorkerConfig{Concurrency: 1})
+		c := h.newClient()
+		cases := map[string]struct{ body, want string }{
+			"m-arity": {`[[1], {}, null]`, "missing 1 required positional argument"},
+			"m-type":  {`[["a", 1], {}, null]`, "want a number"},
+		}
+		results := map[string]*queue.AsyncResult{}
+		for id, tc := range cases {
+			m := goodMessage(t, id, "add", tc.body)
+			m.ReplyTo = c.ReplyTo()
+			m.Headers["retries"] = 0
+			results[id] = c.Result(id)
+			h.rawPublish(h.queue, m)
+		}
+		for id, tc := range cases {
+			_, err := results[id].Get(h.ctx())
+			var re *celery.RemoteError
+			if !errors.As(err, &re) || re.Type != "TypeError" || !strings.Contains(re.Error(), tc.want) {
+				t.Errorf("%s: sender got %v, want TypeError mentioning %q", id, err, tc.want)
+			}
+		}
+		if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
+			t.Fatalf("good task after the mistakes: %v %v", v, err)
+		}
+		for _, q := range []string{h.queue, h.queue + ".dead"} {
+			if info, err := h.b.Inspect(h.ctx(), q); err != nil || info.Ready != 0 || info.Unacked > 0 {
+				t.Errorf("%s after the mistakes: %+v %v, want empty", q, info, err)
+			}
+		}
+		if logs := h.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "RETRY") {
+			t.Errorf("a caller's mistake was logged as an error or retried:\n%s", logs)
 		}
 	})
 }
