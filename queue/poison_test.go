@@ -196,3 +196,35 @@ func TestRedeliveryCountingAndDeadLetter(t *testing.T) {
 		t.Fatalf("the dead-lettered task: %v, want WorkerLostError (it must not have run)", err)
 	}
 }
+
+// Two copies of one message (a RabbitMQ transaction cut by a broker
+// restart leaves them) that reach one worker together run once: the second
+// waits for the first and is dropped once that committed.
+func TestCopiesOfARunningMessageRunOnce(t *testing.T) {
+	eachTransport(t, func(t *testing.T, h *harness) {
+		h.startWorker(queue.WorkerConfig{Concurrency: 2, Prefetch: 2})
+		c := h.newClient()
+		res := c.Result("copy-1")
+		for range 2 {
+			m := goodMessage(t, "copy-1", "sleep", `[[0.2], {}, null]`)
+			m.ReplyTo = c.ReplyTo()
+			h.rawPublish(h.queue, m)
+		}
+		if _, err := res.Get(h.ctx()); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("2"), n("3")}}); err != nil || v != n("5") {
+			t.Fatalf("a task after the copies: %v %v", v, err)
+		}
+		logs := h.logs.String()
+		if k := strings.Count(logs, `msg="task started" id=copy-1 `); k != 1 {
+			t.Errorf("copy-1 started %d times, want 1", k)
+		}
+		if !strings.Contains(logs, "already done") {
+			t.Errorf("the second copy was not dropped as already done")
+		}
+		if info, err := h.b.Inspect(h.ctx(), h.queue); err != nil || info.Ready != 0 || info.Unacked > 0 {
+			t.Errorf("queue after the copies: %+v %v", info, err)
+		}
+	})
+}

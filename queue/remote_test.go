@@ -471,7 +471,8 @@ func TestCeleryEventsFromDsysWorker(t *testing.T) {
 	recv.waitLine(t, "receiver-ready", 60*time.Second)
 	dump := tools.start("-m", "celery", "-A", "celery_app", "events", "--dump")
 	dump.waitLine(t, "starting capture", 60*time.Second)
-	w, _, _ := runWorker(t, h, queue.WorkerConfig{Queues: []string{h.queue}, Concurrency: 1, Hostname: node, Control: tools.controlConfig(false)})
+	w, _, _ := runWorker(t, h, queue.WorkerConfig{Queues: []string{h.queue}, Concurrency: 1, Hostname: node, Control: tools.controlConfig(false),
+		MaxMessageSize: 4096})
 	// Task events are off until enable_events; a heartbeat on request.
 	if out, err := tools.cli("control", "enable_events", "-t", "5", "-d", node); err != nil || !strings.Contains(out, "task events enabled") {
 		t.Fatalf("enable_events: %v\n%s", err, out)
@@ -486,8 +487,8 @@ func TestCeleryEventsFromDsysWorker(t *testing.T) {
 	if _, err := h.get(c, &celery.Task{Name: "tasks.flaky", Args: []any{"boom"}}); err == nil {
 		t.Fatal("tasks.flaky succeeded")
 	}
-	if _, err := h.get(c, &celery.Task{Name: "add", Args: []any{n("1")}}); err == nil { // bad arguments: dead-lettered
-		t.Fatal("add(1) succeeded")
+	if _, err := h.get(c, &celery.Task{Name: "echo", Args: []any{strings.Repeat("x", 5000)}}); err == nil { // oversized: dead-lettered
+		t.Fatal("an oversized echo succeeded")
 	}
 	revokedID := testenv.UniqueName(t, "revoked")
 	w.Revoke(revokedID)

@@ -142,6 +142,7 @@ type Worker struct {
 
 	ready    chan struct{} // closed once consuming
 	done     *recentSet    // doneKeys of runs whose outcome is committed
+	inFlight sync.Map      // doneKey → chan closed once that delivery is committed
 	declared sync.Map      // queue names declared for follow-ups
 
 	revoked *control.Revoked // ids not to run (Revoke, remote control)
@@ -328,6 +329,12 @@ func (w *Worker) isStopping() bool {
 // process takes one delivery through receive → decode → run → plan → commit.
 func (w *Worker) process(d *broker.Delivery) {
 	defer w.procs.Done()
+	release, ok := w.exclusive(d)
+	if !ok {
+		w.commit(d, w.rules.release(messageID(&d.Message)))
+		return
+	}
+	defer release()
 	task, def, p := w.receive(d)
 	if p == nil {
 		var ran, ok bool
@@ -339,6 +346,31 @@ func (w *Worker) process(d *broker.Delivery) {
 		}
 	}
 	w.commit(d, p)
+}
+
+// exclusive lets one delivery of a run (doneKey: task id and retries) at a
+// time through this worker. A second copy of a message (a RabbitMQ
+// transaction cut by a broker restart, a client re-sending after a lost
+// confirm) that arrives while the first runs waits for it, and is then
+// dropped by receive if the first committed. The returned func lets the
+// next copy through; ok is false when the worker stopped meanwhile.
+func (w *Worker) exclusive(d *broker.Delivery) (release func(), ok bool) {
+	key := doneKey(&d.Message)
+	if key == "" {
+		return func() {}, true
+	}
+	mine := make(chan struct{})
+	for {
+		prev, loaded := w.inFlight.LoadOrStore(key, mine)
+		if !loaded {
+			return func() { w.inFlight.Delete(key); close(mine) }, true
+		}
+		select {
+		case <-prev.(chan struct{}):
+		case <-w.stopping:
+			return nil, false
+		}
+	}
 }
 
 // receive decodes a delivery and decides whatever can be decided before
