@@ -99,7 +99,7 @@ func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
 			}
 			fn, arity = f, queue.BuiltinArity(t.Builtin)
 		case len(t.Command) > 0:
-			f, err := queue.CommandTask(t.Command, queue.CommandOptions{})
+			f, err := queue.CommandTask(t.Command, queue.CommandOptions{AllowOptions: t.AllowOptions})
 			if err != nil {
 				return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
 			}

@@ -22,6 +22,10 @@ type CommandOptions struct {
 	// KillGrace is how long a command has after SIGTERM (soft time limit
 	// or cancellation) before SIGKILL (default 5s).
 	KillGrace time.Duration
+	// AllowOptions lets an argument that starts with "-" begin an argv
+	// element anywhere; by default only after a "--" element of the
+	// template (see CommandTask).
+	AllowOptions bool
 }
 
 // stderrKeep is how much of a failing command's stderr becomes the traceback.
@@ -35,6 +39,12 @@ const stderrKeep = 64 << 10
 // is the result, parsed as JSON when it parses, else a string (trailing
 // newline removed; empty output is null). A non-zero exit is a FAILURE
 // "CommandError" whose traceback is the command's stderr.
+//
+// An argument that would begin an argv element with "-" (and is not a
+// number such as -5 or -2.5e3) is refused as bad arguments, a TypeError
+// to the caller, unless a "--" element comes before it in the template or
+// opts.AllowOptions is set: otherwise a caller could pass the command
+// options its author never meant it to take (sort's -o FILE).
 func CommandTask(argv []string, opts CommandOptions) (TaskFunc, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, fmt.Errorf("queue: command task: empty command")
@@ -54,7 +64,7 @@ func CommandTask(argv []string, opts CommandOptions) (TaskFunc, error) {
 		opts.KillGrace = 5 * time.Second
 	}
 	return func(ctx context.Context, t *celery.Task) (any, error) {
-		args, err := substitute(tmpl, t)
+		args, err := substitute(tmpl, t, opts.AllowOptions)
 		if err != nil {
 			return nil, err
 		}
@@ -117,13 +127,15 @@ func isPlaceholder(s string) bool {
 	return true
 }
 
-func substitute(tmpl [][]part, t *celery.Task) ([]string, error) {
+func substitute(tmpl [][]part, t *celery.Task, allowOptions bool) ([]string, error) {
 	usedArgs := make([]bool, len(t.Args))
 	usedKw := map[string]bool{}
 	out := make([]string, len(tmpl))
+	endOfOptions := allowOptions
 	for i, parts := range tmpl {
 		var b strings.Builder
 		for _, p := range parts {
+			var s, name string
 			switch {
 			case p.key != "":
 				v, ok := t.Kwargs[p.key]
@@ -131,18 +143,27 @@ func substitute(tmpl [][]part, t *celery.Task) ([]string, error) {
 					return nil, badArgs("%s: missing keyword argument %q", t.Name, p.key)
 				}
 				usedKw[p.key] = true
-				b.WriteString(argString(v))
+				s, name = argString(v), fmt.Sprintf("keyword argument %q", p.key)
 			case p.index >= 0:
 				if p.index >= len(t.Args) {
 					return nil, badArgs("%s: takes at least %d arguments, got %d", t.Name, p.index+1, len(t.Args))
 				}
 				usedArgs[p.index] = true
-				b.WriteString(argString(t.Args[p.index]))
+				s, name = argString(t.Args[p.index]), fmt.Sprintf("argument %d", p.index)
 			default:
 				b.WriteString(p.lit)
+				continue
 			}
+			if b.Len() == 0 && !endOfOptions && looksLikeOption(s) {
+				return nil, badArgs("%s: %s starts with \"-\", which the command would read as an option; "+
+					"put \"--\" before it in the command or set allow_options: true", t.Name, name)
+			}
+			b.WriteString(s)
 		}
 		out[i] = b.String()
+		if len(parts) == 1 && parts[0].index < 0 && parts[0].key == "" && parts[0].lit == "--" {
+			endOfOptions = true
+		}
 	}
 	for i, used := range usedArgs {
 		if !used {
@@ -155,6 +176,29 @@ func substitute(tmpl [][]part, t *celery.Task) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// looksLikeOption reports whether s, at the start of an argv element,
+// would be read as an option: it starts with "-" and is not a decimal
+// number (-5, -2.5, -1e3).
+func looksLikeOption(s string) bool {
+	if !strings.HasPrefix(s, "-") {
+		return false
+	}
+	digits, rest := 0, s[1:]
+	for rest != "" && (rest[0] >= '0' && rest[0] <= '9' || rest[0] == '.') {
+		digits++
+		rest = rest[1:]
+	}
+	if rest != "" && (rest[0] == 'e' || rest[0] == 'E') {
+		rest = strings.TrimLeft(rest[1:], "+-")
+		rest = strings.TrimLeft(rest, "0123456789")
+	}
+	if digits == 0 || rest != "" {
+		return true
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err != nil
 }
 
 func argString(v any) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,6 +67,56 @@ func TestCommandTask(t *testing.T) {
 	}
 	if _, err := CommandTask(nil, CommandOptions{}); err == nil {
 		t.Error("empty argv accepted")
+	}
+}
+
+// An argument that would start an argv element with "-" is refused (a
+// TypeError naming it) unless "--" comes first in the template or the
+// task allows options; numbers pass. Before the rule, sort {0} with
+// -o/path wrote that file.
+func TestCommandTaskRefusesOptionInjection(t *testing.T) {
+	dir := t.TempDir()
+	victim := dir + "/written"
+	tests := []struct {
+		name   string
+		argv   []string
+		allow  bool
+		args   []any
+		kwargs map[string]any
+		want   any
+		refuse string // the argument named in the refusal
+	}{
+		{"sort -o", []string{"sort", "{0}"}, false, []any{"-o" + victim}, nil, nil, "argument 0"},
+		{"kwarg", []string{"echo", "x", "{k}"}, false, nil, map[string]any{"k": "--help"}, nil, `keyword argument "k"`},
+		{"suffix in element", []string{"echo", "{0}.png"}, false, []any{"-rf"}, nil, nil, "argument 0"},
+		{"second placeholder first", []string{"echo", "{0}{1}"}, false, []any{"", "-n"}, nil, nil, "argument 1"},
+		{"lone dash", []string{"echo", "{0}"}, false, []any{"-"}, nil, nil, "argument 0"},
+		{"negative number", []string{"echo", "{0}", "{1}", "{2}"}, false, []any{json.Number("-5"), "-2.5", "-1e3"}, nil, "-5 -2.5 -1e3", ""},
+		{"after --", []string{"echo", "--", "{0}"}, false, []any{"-o" + victim}, nil, "-- -o" + victim, ""},
+		{"literal dash before", []string{"echo", "-n", "x={0}"}, false, []any{"-y"}, nil, "x=-y", ""},
+		{"allow_options", []string{"printf", "%s|", "{0}"}, true, []any{"-x"}, nil, "-x|", ""},
+		{"-- from an argument is refused", []string{"echo", "{0}", "{1}"}, false, []any{"--", "-n"}, nil, nil, "argument 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := CommandTask(tt.argv, CommandOptions{AllowOptions: tt.allow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := f(context.Background(), &celery.Task{Name: "cmd", Args: tt.args, Kwargs: tt.kwargs})
+			if tt.refuse != "" {
+				if !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), tt.refuse) || !strings.Contains(err.Error(), "allow_options") {
+					t.Fatalf("err %v, want a refusal naming %s", err, tt.refuse)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %#v %v, want %#v", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(victim); err == nil {
+		t.Fatal("an argument made sort write a file")
 	}
 }
 
