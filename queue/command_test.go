@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,5 +141,53 @@ func TestCommandOutputLimit(t *testing.T) {
 	var re *celery.RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Error(), "exceeds") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A command that writes past the cap is killed at once, not at its time
+// limit: yes stops, and the task fails with a CommandError saying so (the
+// defect: yes ran on, burning a core, until killed by hand).
+func TestCommandOutputCapKills(t *testing.T) {
+	f, _ := CommandTask([]string{"yes"}, CommandOptions{MaxOutput: 1 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := f(ctx, &celery.Task{Name: "cmd"})
+	var re *celery.RemoteError
+	if ctx.Err() != nil || !errors.As(err, &re) || re.Type != "CommandError" ||
+		!strings.Contains(re.Error(), "output exceeds 1048576 bytes: killed") {
+		t.Fatalf("err %v (context: %v), want a CommandError for the cap", err, ctx.Err())
+	}
+}
+
+// The output is kept in chunks that sum to what the command wrote, whatever
+// the sizes of its writes.
+func TestCappedOutputChunks(t *testing.T) {
+	c := &cappedOutput{max: 3 << 20, over: func() { t.Error("over called") }}
+	var want []byte
+	for i := 0; len(want) < 3<<20-70000; i++ {
+		p := make([]byte, 1+i*37%70000)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		if n, err := c.Write(p); n != len(p) || err != nil {
+			t.Fatalf("write %d: %d %v", i, n, err)
+		}
+		want = append(want, p...)
+	}
+	if got := c.bytes(); !bytes.Equal(got, want) {
+		t.Fatalf("joined %d bytes, want %d", len(got), len(want))
+	}
+	over := 0
+	c = &cappedOutput{max: 10, over: func() { over++ }}
+	if _, err := c.Write(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := c.Write([]byte{1}); !errors.Is(err, errOutputCap) {
+			t.Fatalf("write past the cap: %v", err)
+		}
+	}
+	if over != 1 {
+		t.Errorf("over called %d times, want once", over)
 	}
 }
