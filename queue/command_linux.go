@@ -45,10 +45,12 @@ func startGroup(opts CommandOptions) (*procGroup, error) {
 	if err := g.Start(); err != nil {
 		return nil, fmt.Errorf("queue: command guard: %w", err)
 	}
-	if _, err := io.ReadFull(ready, make([]byte, 1)); err != nil {
+	got := make([]byte, len(guardReady))
+	if _, err := io.ReadFull(ready, got); err != nil || string(got) != guardReady {
 		_ = stdin.Close()
 		_ = g.Process.Kill()
-		return nil, fmt.Errorf("queue: command guard %s: %v", g.Path, g.Wait())
+		_ = g.Wait()
+		return nil, fmt.Errorf("queue: command guard %s did not say it was ready (it said %q)", g.Path, got)
 	}
 	return &procGroup{guard: g, stdin: stdin}, nil
 }
@@ -114,9 +116,14 @@ var guardSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, 
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN,
 	syscall.SIGTTOU, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGPROF}
 
+// guardReady is what a guard says once it ignores the signals: a program
+// that is no guard (a wrong Guard argv) fails the command instead of
+// leading its group.
+const guardReady = "dsys command guard ready\n"
+
 // RunCommandGuard is the guard's program (CommandOptions.Guard): it
-// ignores the signals a terminate sends its group, says it is ready with
-// one byte on ready, waits for EOF on in, then kills its process group,
+// ignores the signals a terminate sends its group, says it is ready on
+// ready, waits for EOF on in, then kills its process group,
 // itself included. It refuses to run unless it leads its group, as the
 // worker starts it, so that it never kills a group it does not lead (a
 // worker's, a shell pipeline's).
@@ -125,7 +132,7 @@ func RunCommandGuard(in io.Reader, ready io.Writer) error {
 		return errors.New("queue: the command guard runs only as a worker starts it")
 	}
 	signal.Ignore(guardSignals...)
-	if _, err := ready.Write([]byte{'.'}); err != nil {
+	if _, err := io.WriteString(ready, guardReady); err != nil {
 		return fmt.Errorf("queue: command guard: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, in)

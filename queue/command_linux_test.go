@@ -98,3 +98,20 @@ func TestCommandGuardRefusesOutsideAGroup(t *testing.T) {
 		t.Fatal("the guard ran in the test's own process group")
 	}
 }
+
+// A Guard that is not a guard fails the command, which never runs.
+func TestCommandWrongGuard(t *testing.T) {
+	dir := t.TempDir()
+	f, err := CommandTask([]string{"touch", dir + "/ran"}, CommandOptions{Guard: []string{"echo", "hello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f(context.Background(), &celery.Task{Name: "cmd"})
+	var re *celery.RemoteError
+	if !errors.As(err, &re) || re.Type != "CommandError" || !strings.Contains(re.Error(), "did not say it was ready") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(dir + "/ran"); err == nil {
+		t.Error("the command ran without its guard")
+	}
+}
