@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dsys-dev/dsys/config"
+	"github.com/dsys-dev/dsys/queue"
 )
 
 // Main runs dsys with the process's arguments and streams and returns the
@@ -21,6 +22,14 @@ import (
 // signal kills the process at once; a stdout whose reader went away cancels
 // it too (see Run).
 func Main() int {
+	if len(os.Args) == 2 && os.Args[1] == queue.CommandGuardArg {
+		// A worker's command guard (see queue.CommandOptions.Guard).
+		if err := queue.RunCommandGuard(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "dsys:", err)
+			return ExitUsage
+		}
+		return ExitOK
+	}
 	// Without this, Go kills a process whose write to a closed stdout fails;
 	// with it the write fails with EPIPE, which Run turns into a cancel.
 	notifySIGPIPE()

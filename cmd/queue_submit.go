@@ -416,15 +416,17 @@ func reportFailure(app *App, opts *queueSubmitOptions, s *submission, err error)
 }
 
 func writeValue(out io.Writer, res *celery.Result) {
-	if s, ok := res.Value.(string); ok {
-		fmt.Fprintln(out, s)
-		return
+	// Written as they are, not through fmt: a result can be 16 MiB of a
+	// command's output, and fmt would copy it once more.
+	switch s, ok := res.Value.(string); {
+	case ok:
+		_, _ = io.WriteString(out, s)
+	case len(res.Raw) == 0:
+		_, _ = io.WriteString(out, "null")
+	default:
+		_, _ = out.Write(res.Raw)
 	}
-	if len(res.Raw) == 0 {
-		fmt.Fprintln(out, "null")
-		return
-	}
-	fmt.Fprintln(out, string(res.Raw))
+	_, _ = io.WriteString(out, "\n")
 }
 
 // failures is the final error of a run where n tasks failed, the first as said.

@@ -104,7 +104,10 @@ func buildRegistry(tasks []config.Task) (*queue.Registry, error) {
 			}
 			fn, arity = f, queue.BuiltinArity(t.Builtin)
 		case len(t.Command) > 0:
-			f, err := queue.CommandTask(t.Command, queue.CommandOptions{})
+			f, err := queue.CommandTask(t.Command, queue.CommandOptions{AllowOptions: t.AllowOptions,
+				// This binary, by a path that holds even if it is replaced on
+				// disk (used on Linux only).
+				Guard: []string{"/proc/self/exe", queue.CommandGuardArg}})
 			if err != nil {
 				return nil, withExitCode(ExitUsage, fmt.Errorf("%s: %w", where, err))
 			}

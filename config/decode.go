@@ -451,6 +451,8 @@ func (t Task) validate() error {
 		return fmt.Errorf("has both builtin and command; pick one")
 	case t.Timeout < 0 || t.Retries < 0 || t.RetryBackoff < 0:
 		return fmt.Errorf("timeout, retries and retry_backoff must not be negative")
+	case t.AllowOptions && len(t.Command) == 0:
+		return fmt.Errorf("allow_options is for command tasks only")
 	}
 	return nil
 }

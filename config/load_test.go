@@ -274,6 +274,8 @@ func TestBadInput(t *testing.T) {
 		{"bad output", "output: yaml\n", nil, []string{"dsys.yaml:1", `"output"`, "expected text or json"}},
 		{"env output", "", map[string]string{"DSYS_OUTPUT": "xml"}, []string{"DSYS_OUTPUT", "expected text or json"}},
 		{"env quiet", "", map[string]string{"DSYS_QUIET": "maybe"}, []string{"DSYS_QUIET", "expected true or false"}},
+		{"allow_options on a builtin", "queue:\n  tasks:\n    - {name: x, builtin: add, allow_options: true}\n", nil, []string{"task 0 (x)", "allow_options is for command tasks only"}},
+		{"allow_options not a boolean", "queue:\n  tasks:\n    - {name: x, command: [ls], allow_options: maybe}\n", nil, []string{`task 0: field "allow_options": expected true or false`}},
 		{"task with neither builtin nor command", "queue:\n  tasks:\n    - name: x\n", nil, []string{`"queue.tasks"`, "needs builtin or command"}},
 		{"out of range", "compute:\n  workers: 0\n", nil, []string{"dsys.yaml:2", `"compute.workers"`, "expected a positive integer"}},
 		{"bad log level", "log:\n  level: loud\n", nil, []string{`"log.level"`, "expected debug, info, warn or error"}},
@@ -341,6 +343,7 @@ queue:
       timeout: 60s
       retries: 3
       retry_backoff: 2s
+    - {name: sorted, command: [sort, "{0}"], allow_options: true}
 `)
 	l, err := Load(Options{})
 	if err != nil {
@@ -352,6 +355,7 @@ queue:
 	want := []Task{
 		{Name: "tasks.add", Builtin: "add"},
 		{Name: "resize", Command: []string{"convert", "{0}", "-resize", "{1}", "{0}.small.png"}, Timeout: time.Minute, Retries: 3, RetryBackoff: 2 * time.Second},
+		{Name: "sorted", Command: []string{"sort", "{0}"}, AllowOptions: true},
 	}
 	if !reflect.DeepEqual(l.Config.Queue.Tasks, want) {
 		t.Errorf("tasks %+v, want %+v", l.Config.Queue.Tasks, want)

@@ -16,7 +16,7 @@ type Queue struct {
 	ConnectTimeout    time.Duration `mapstructure:"connect_timeout" doc:"how long a starting worker retries a broker (or result backend) it cannot reach, with backoff, logging each try; 0 = until stopped"`
 	MaxMessageSize    ByteSize      `mapstructure:"max_message_size" doc:"larger task messages (also once decompressed) are dead-lettered and answered LimitExceeded"`
 	TLS               QueueTLS      `mapstructure:"tls"`
-	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff}"`
+	Tasks             []Task        `mapstructure:"tasks" doc:"task definitions: {name, builtin} or {name, command, timeout, retries, retry_backoff, allow_options}"`
 	// Celery's tools beyond tasks: queue declarations, STARTED, remote control, events.
 	QueueArguments  map[string]string `mapstructure:"queue_arguments" doc:"arguments of the task queues dsys creates, e.g. x-max-priority: 10 (queues that exist are used as declared)"`
 	TrackStarted    bool              `mapstructure:"track_started" doc:"publish a STARTED state when a task begins (Celery's task_track_started)"`
@@ -43,4 +43,7 @@ type Task struct {
 	Timeout      time.Duration `mapstructure:"timeout" json:"timeout,omitempty"`
 	Retries      int           `mapstructure:"retries" json:"retries,omitempty"`
 	RetryBackoff time.Duration `mapstructure:"retry_backoff" json:"retry_backoff,omitempty"`
+	// AllowOptions lets a command's arguments start with "-" where the
+	// template gives no "--" before them.
+	AllowOptions bool `mapstructure:"allow_options" json:"allow_options,omitempty"`
 }

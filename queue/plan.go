@@ -232,10 +232,10 @@ func (r *rules) finished(d *broker.Delivery, def *TaskDef, task *celery.Task, va
 		l, value = x, x.result
 	}
 	if runErr == nil {
-		raw, err := celery.AppendJSON(nil, value)
+		body, raw, err := celery.SuccessResult(task.ID, value)
 		if err == nil {
 			p.state, p.value = celery.StateSuccess, value
-			p.commit.Results = r.result(task, celery.StateSuccess, celery.ResultBody(task.ID, celery.StateSuccess, raw, nil))
+			p.commit.Results = r.result(task, celery.StateSuccess, body)
 			if l != nil {
 				r.launchAfter(p, d.Queue, l, task, now)
 			}

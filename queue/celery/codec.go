@@ -622,6 +622,17 @@ func DecodeJSON(data []byte, v any) error {
 }
 
 func decodeJSON(data []byte, v any) error {
+	if p, ok := v.(*any); ok && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte{'"'}) {
+		// A string (a command's output, up to 16 MiB) needs no numbers:
+		// json.Unmarshal decodes it in place, where a Decoder would first
+		// copy all of data into its buffer.
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*p = s
+		return nil
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	if err := d.Decode(v); err != nil {

@@ -53,6 +53,26 @@ func EncodeResult(r *Result) ([]byte, error) {
 	return ResultBody(r.TaskID, r.State, raw, nil), nil
 }
 
+// SuccessResult is the SUCCESS document of value, encoded once into a
+// buffer sized for it (a command's output can be 16 MiB: no second copy,
+// no regrowth), and raw, the result field within it.
+func SuccessResult(taskID string, value any) (body, raw []byte, err error) {
+	const head, mid, tail = `{"task_id": `, `, "status": "SUCCESS", "result": `, `, "traceback": null, "children": []}`
+	size := len(head) + stringLen(taskID) + len(mid) + len(tail) + 16
+	if s, ok := value.(string); ok {
+		size += stringLen(s) - 16
+	}
+	body = append(make([]byte, 0, size), head...)
+	body = appendString(body, taskID)
+	body = append(body, mid...)
+	start := len(body)
+	if body, err = AppendJSON(body, value); err != nil {
+		return nil, nil, err
+	}
+	raw = body[start:len(body):len(body)]
+	return append(body, tail...), raw, nil
+}
+
 // ErrorResult is the document of a FAILURE, REVOKED or RETRY result. An
 // exception whose arguments cannot be encoded becomes kombu's EncodeError.
 func ErrorResult(taskID string, state State, exc *RemoteError, traceback string) []byte {
