@@ -71,13 +71,18 @@ func runQueueResult(ctx context.Context, app *App, opts *queueResultOptions) err
 		return err
 	}
 	if app.JSON() {
-		if err := app.PrintJSON(resultLine{ID: opts.ID, State: string(res.State), Result: rawOrNull(res.Raw)}); err != nil {
+		line := resultLine{ID: opts.ID, State: string(res.State), Result: rawOrNull(res.Raw)}
+		if res.Err != nil {
+			line.Traceback = res.Err.Traceback
+		}
+		if err := app.PrintJSON(line); err != nil {
 			return err
 		}
 	} else if res.Err == nil {
 		writeValue(app.IO.Out, res)
 	}
 	if res.Err != nil {
+		printTraceback(app, res.Err.Traceback)
 		return fmt.Errorf("task %s failed: %w", opts.ID, res.Err)
 	}
 	return nil
@@ -88,6 +93,8 @@ type resultLine struct {
 	ID     string `json:"id"`
 	State  string `json:"state"`
 	Result any    `json:"result"`
+	// Traceback of a failure: a command's stderr, a Python worker's traceback.
+	Traceback string `json:"traceback,omitempty"`
 }
 
 // fetchResult reads the final result, waiting for it with --wait.

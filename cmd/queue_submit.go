@@ -394,6 +394,9 @@ func emitJSON(app *App, opts *queueSubmitOptions, s *submission, ar *queue.Async
 			line["state"] = "ERROR"
 			line["result"] = err.Error()
 		}
+		if re := (*celery.RemoteError)(nil); errors.As(err, &re) && re.Traceback != "" {
+			line["traceback"] = re.Traceback
+		}
 		app.Log.Error("task failed", "id", ar.ID, "task", opts.Task, "error", err.Error())
 	}
 	return app.PrintJSON(line) == nil
@@ -409,10 +412,21 @@ func reportFailure(app *App, opts *queueSubmitOptions, s *submission, err error)
 	if opts.Stdin { // a single task's error is the final error: not logged twice
 		app.Log.Error("task failed", "id", s.ar.ID, "task", s.ar.Name, "error", re.Error())
 	}
-	if re.Traceback != "" {
-		app.Log.Debug("remote traceback", "id", s.ar.ID, "traceback", re.Traceback)
-	}
+	printTraceback(app, re.Traceback)
 	return nil
+}
+
+// printTraceback shows a failed task's traceback (a command's stderr, a
+// Python worker's traceback) on stderr, as Celery's .get() would raise it;
+// -q and -o json leave it out (JSON carries it in the "traceback" field).
+func printTraceback(app *App, tb string) {
+	if tb == "" || app.Quiet || app.JSON() {
+		return
+	}
+	_, _ = io.WriteString(app.IO.ErrOut, tb)
+	if !strings.HasSuffix(tb, "\n") {
+		_, _ = io.WriteString(app.IO.ErrOut, "\n")
+	}
 }
 
 func writeValue(out io.Writer, res *celery.Result) {

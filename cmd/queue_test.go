@@ -256,8 +256,19 @@ func TestQueueConfiguredTasks(t *testing.T) {
 	if out, errOut, code := sub("count", "1", "--kwarg", "n=2"); code != 0 || out != "[1, 2]\n" {
 		t.Errorf("count: %q %q %d", out, errOut, code)
 	}
-	if _, errOut, code := sub("broken"); code != 1 || !strings.Contains(errOut, "CommandError") {
-		t.Errorf("broken: %q %d", errOut, code)
+	// A failed command's stderr is its traceback: shown to the caller on
+	// stderr, and in -o json's "traceback" field; -q leaves it out.
+	if _, errOut, code := sub("broken"); code != 1 || !strings.Contains(errOut, "CommandError") ||
+		!strings.Contains(errOut, "bad input\n") {
+		t.Errorf("broken: %q %d, want the command's stderr and CommandError", errOut, code)
+	}
+	if out, _, code := runDsys(t, "", "-o", "json", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "broken"); code != 1 ||
+		!strings.Contains(out, `"traceback":"bad input\n"`) {
+		t.Errorf("broken -o json: %q %d, want a traceback field", out, code)
+	}
+	if _, errOut, code := runDsys(t, "", "-q", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "broken"); code != 1 ||
+		strings.Contains(errOut, "bad input") {
+		t.Errorf("broken -q: %q %d, want no traceback", errOut, code)
 	}
 	if _, errOut, code := runDsys(t, "", "--config", cfg, "queue", "worker", "--broker", "sqs://x"); code != 2 {
 		t.Errorf("bad brokerURL: %q %d", errOut, code)
