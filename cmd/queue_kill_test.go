@@ -164,6 +164,9 @@ func startedTasks(log string) map[string]bool {
 	return ids
 }
 
+// killRedisDB is the Redis database of the kill test.
+const killRedisDB = "13"
+
 // killEnv is a broker for the kill test: its URL for the workers, a
 // transport for the test, and on RabbitMQ a reply queue of its own whose
 // every SUCCESS result is counted.
@@ -193,7 +196,10 @@ func newKillEnv(t *testing.T, ctx context.Context, name string) *killEnv {
 		t.Cleanup(func() { _ = tr.Close() })
 		env.tr = tr
 	case "redis":
+		// A database of its own (killRedisDB): kombu's unacked mutex is
+		// one per database, and workers other tests kill may hold it.
 		env.url = testenv.Redis(t)
+		env.url = env.url[:strings.LastIndexByte(env.url, '/')+1] + killRedisDB
 		tr, err := redis.Dial(ctx, env.url, redis.Options{})
 		if err != nil {
 			t.Fatal(err)

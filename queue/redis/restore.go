@@ -20,8 +20,12 @@ import (
 // deliveries its consumers hold (renewed while they run), and by kombu's
 // delivery time with ForeignVisibilityTimeout for the others.
 
-// unackedMutexExpire is kombu's unacked_mutex_expire (5 minutes).
-const unackedMutexExpire = 5 * time.Minute
+// unackedMutexExpire is how long a restore round holds kombu's unacked
+// mutex at most: the round's own deadline (writeTimeout) and a margin.
+// kombu's unacked_mutex_expire is 5 minutes, but then a worker killed in
+// the middle of a round (SIGKILL, OOM) holds up every other worker's
+// restores, and so the killed workers' tasks, for that long.
+const unackedMutexExpire = writeTimeout + 5*time.Second
 
 // maxRestore bounds the deliveries one restore round takes back.
 const maxRestore = 1000
