@@ -125,15 +125,18 @@ const kombuExceptions = "kombu.exceptions"
 // malformed dead-letters a message that does not decode, and answers its
 // caller with the exception Celery would raise (see refuse).
 func (r *rules) malformed(d *broker.Delivery, err error) *plan {
-	reason, typ := err.Error(), "DecodeError"
+	reason, typ, kind := err.Error(), "DecodeError", "malformed"
 	var bm *celery.BadMessageError
 	if errors.As(err, &bm) {
 		reason = bm.Reason
 		if bm.Exception != "" {
 			typ = bm.Exception
 		}
+		if typ == "LimitExceeded" { // a body too large once decompressed
+			kind = "oversized"
+		}
 	}
-	return r.refuse(d, "malformed", celery.Exception(kombuExceptions, typ, reason))
+	return r.refuse(d, kind, celery.Exception(kombuExceptions, typ, reason))
 }
 
 // refuse dead-letters a message no task is run for and, when it names a
