@@ -135,12 +135,18 @@ func refused(err error) bool {
 
 // connect dials, opens the publishing channel and re-declares the topology.
 func (b *Transport) connect(ctx context.Context) error {
+	uri, tc, err := b.plainURI()
+	if err != nil {
+		return err
+	}
 	cfg := amqp091.Config{
-		Heartbeat:       b.opts.Heartbeat,
-		Locale:          "en_US",
-		TLSClientConfig: b.opts.TLS,
-		Dial:            b.dial,
-		Properties:      amqp091.NewConnectionProperties(),
+		Heartbeat:  b.opts.Heartbeat,
+		Locale:     "en_US",
+		Dial:       func(network, addr string) (net.Conn, error) { return b.dial(network, addr, tc) },
+		Properties: amqp091.NewConnectionProperties(),
+	}
+	if tc != nil && tc.Certificates != nil && strings.Contains(strings.ToUpper(b.uri), "AUTH_MECHANISM=EXTERNAL") {
+		cfg.SASL = []amqp091.Authentication{&amqp091.ExternalAuth{}}
 	}
 	if b.opts.ConnectionName != "" {
 		cfg.Properties.SetClientConnectionName(b.opts.ConnectionName)
@@ -151,7 +157,7 @@ func (b *Transport) connect(ctx context.Context) error {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		c, err := amqp091.DialConfig(b.uri, cfg)
+		c, err := amqp091.DialConfig(uri, cfg)
 		ch <- dialed{c, err}
 	}()
 	var conn *amqp091.Connection
@@ -201,12 +207,46 @@ func (b *Transport) connect(ctx context.Context) error {
 	return nil
 }
 
-// dial opens the TCP connection, its writes coalesced (coalescingConn)
-// and the header tables it reads made readable (tableFixConn).
-func (b *Transport) dial(network, addr string) (net.Conn, error) {
+// plainURI is the URI amqp091-go dials and, for amqps://, the TLS
+// configuration dial runs itself: tableFixConn must read the frames in
+// clear, so TLS goes under it and amqp091-go is told amqp:// on the amqps
+// port.
+func (b *Transport) plainURI() (string, *tls.Config, error) {
+	u, err := amqp091.ParseURI(b.uri)
+	if err != nil {
+		return "", nil, err
+	}
+	if u.Scheme != "amqps" {
+		return b.uri, nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if b.opts.TLS != nil {
+		tc = b.opts.TLS.Clone()
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Host
+	}
+	u.Scheme = "amqp"
+	return u.String(), tc, nil
+}
+
+// dial opens the TCP connection (and TLS on it when tc is set), its writes
+// coalesced (coalescingConn) and the header tables it reads made readable
+// (tableFixConn).
+func (b *Transport) dial(network, addr string, tc *tls.Config) (net.Conn, error) {
 	c, err := amqp091.DefaultDial(b.opts.DialTimeout)(network, addr)
 	if err != nil {
 		return nil, err
+	}
+	if tc != nil {
+		// Within the deadline DefaultDial set, which amqp091-go clears
+		// once the AMQP handshake is done.
+		tlsConn := tls.Client(c, tc)
+		if err := tlsConn.Handshake(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tlsConn
 	}
 	return newTableFixConn(newCoalescingConn(c)), nil
 }
