@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -337,6 +338,9 @@ type cappedOutput struct {
 const (
 	firstChunk = 4 << 10
 	maxChunk   = 1 << 20
+	// collectAfter is the output size from which a command's finish
+	// collects garbage at once (see runCommand).
+	collectAfter = 4 << 20
 )
 
 func (c *cappedOutput) Write(p []byte) (int, error) {
@@ -420,6 +424,12 @@ func runCommand(ctx context.Context, argv []string, opts CommandOptions) (any, e
 			Traceback: stderr.String()}
 	}
 	out := bytes.TrimRight(stdout.bytes(), "\r\n")
+	if stdout.n >= collectAfter {
+		// The chunks are garbage now, and the result's message, as large
+		// again, comes next: collected now, they make room for it, where
+		// Go's pacer would let the heap grow to twice what it held.
+		runtime.GC()
+	}
 	if len(out) == 0 {
 		return nil, nil
 	}
