@@ -2,10 +2,8 @@ package cmd
 
 import (
 	"context"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +28,11 @@ func TestQueueWorkerWaitsForItsBroker(t *testing.T) {
 	w := launchWorkerProc(t, "--broker", late, "--queue", q)
 	w.waitFor(t, "broker unreachable; retrying")
 	w.waitFor(t, "attempt=2")
-	relayTo(t, addr, "127.0.0.1:5672")
+	rl, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	testenv.Relay(t, rl, "127.0.0.1:5672")
 	w.waitFor(t, "worker ready")
 	out, errOut, code := runDsys(t, "", "queue", "submit", "--broker", brokerURL, "--queue", q, "--wait", "--timeout", "20s", "add", "2", "3")
 	if code != 0 || strings.TrimSpace(out) != "5" {
@@ -66,51 +68,4 @@ func TestQueueBrokerAuthRefused(t *testing.T) {
 			t.Errorf("%v: exit %d %q, want 2, authentication failed, no retry, no password", args, code, errOut)
 		}
 	}
-}
-
-// relayTo listens on addr and copies each connection to and from target,
-// until the test ends.
-func relayTo(t *testing.T, addr, target string) {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("relay: %v", err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			track(c)
-			track(up)
-			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
 }
