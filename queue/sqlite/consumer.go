@@ -41,7 +41,7 @@ func (t *Transport) Consume(ctx context.Context, queue string, opts broker.Consu
 	}
 	c := &consumer{t: t, queue: queue, prefetch: opts.Prefetch, id: rand.Int64N(1<<62) + 1,
 		out: make(chan *broker.Delivery), stopc: make(chan struct{}), space: make(chan struct{}, 1),
-		held: map[int64]struct{}{}, loopDone: make(chan struct{}), closec: make(chan struct{}), renewDone: make(chan struct{})}
+		held: map[int64]*broker.Delivery{}, loopDone: make(chan struct{}), closec: make(chan struct{}), renewDone: make(chan struct{})}
 	host, _ := os.Hostname()
 	err = t.wr.do(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec("INSERT INTO consumers (id, queue, pid, host, seen_at) VALUES (?, ?, ?, ?, ?)", c.id, queue, os.Getpid(), host, nowMs())
@@ -73,7 +73,7 @@ type consumer struct {
 	out      chan *broker.Delivery
 
 	mu       sync.Mutex
-	held     map[int64]struct{} // claimed and not yet settled
+	held     map[int64]*broker.Delivery // claimed and not yet settled, by row id
 	closed   bool
 	stopOnce sync.Once
 	stopc    chan struct{}
@@ -103,7 +103,7 @@ func (c *consumer) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.held = map[int64]struct{}{}
+	c.held = map[int64]*broker.Delivery{}
 	c.mu.Unlock()
 	close(c.closec)
 	<-c.renewDone
@@ -201,17 +201,21 @@ func (c *consumer) loop() {
 // hand delivers claimed messages; false when the consumer stopped (what was
 // not handed out is released).
 func (c *consumer) hand(got []claimed) bool {
-	c.mu.Lock()
-	for _, m := range got {
-		c.held[m.id] = struct{}{}
-	}
-	c.mu.Unlock()
+	ds := make([]*broker.Delivery, len(got))
 	for i, m := range got {
 		d := &broker.Delivery{Queue: c.queue, Started: m.started - 1, Redelivered: m.started > 1, Tag: uint64(m.id), Settler: c}
 		d.Body, d.Priority = m.body, uint8(m.priority)
 		if err := decodeProps(m.props, &d.Message); err != nil {
 			c.t.log.Error("queue: unreadable message properties; delivering the body alone", "queue", c.queue, "id", m.id, "err", err)
 		}
+		ds[i] = d
+	}
+	c.mu.Lock()
+	for i, m := range got {
+		c.held[m.id] = ds[i]
+	}
+	c.mu.Unlock()
+	for i, d := range ds {
 		select {
 		case c.out <- d:
 		case <-c.stopc:
@@ -281,7 +285,7 @@ func (c *consumer) deregister() {
 func (c *consumer) Commit(ctx context.Context, d *broker.Delivery, cm broker.Commit) error {
 	id := int64(d.Tag)
 	c.mu.Lock()
-	_, ok := c.held[id]
+	ok := c.held[id] == d
 	closed := c.closed
 	c.mu.Unlock()
 	if closed || !ok {
@@ -304,7 +308,7 @@ func (c *consumer) Commit(ctx context.Context, d *broker.Delivery, cm broker.Com
 		if err != nil {
 			// Nothing of it commits; the message goes back, counted.
 			c.t.wr.submit(&op{settle: &settleOp{id: id, consumer: c.id, settle: broker.Requeue}, wake: true})
-			c.forget(id)
+			c.forget(id, d)
 			return fmt.Errorf("queue: commit: publish to %s: %w", p.Queue, err)
 		}
 		o.publish = append(o.publish, row)
@@ -315,17 +319,21 @@ func (c *consumer) Commit(ctx context.Context, d *broker.Delivery, cm broker.Com
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	c.forget(id)
+	c.forget(id, d)
 	if o.err != nil {
 		return fmt.Errorf("queue: commit of message %d from %s: %w", id, c.queue, o.err)
 	}
 	return nil
 }
 
-// forget drops a settled delivery and wakes the loop: there is room.
-func (c *consumer) forget(id int64) {
+// forget drops a settled delivery and wakes the loop: there is room. Only
+// d itself: a released or requeued row can be claimed again, as a new
+// delivery under the same id, before its commit returns here.
+func (c *consumer) forget(id int64, d *broker.Delivery) {
 	c.mu.Lock()
-	delete(c.held, id)
+	if c.held[id] == d {
+		delete(c.held, id)
+	}
 	c.mu.Unlock()
 	select {
 	case c.space <- struct{}{}:
