@@ -82,14 +82,13 @@ func startCeleryWorker(t *testing.T, url, queueName string) {
 	}
 }
 
-// A Python Celery 5 client calls tasks served by a dsys worker.
-func TestCeleryClientAgainstDsysWorker(t *testing.T) {
-	h := newHarness(t)
-	python, script := celeryPeer(t)
-	h.startWorker(queue.WorkerConfig{})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+// celeryOutcomes runs a Python Celery client script for at most limit and
+// reads the JSON object it prints: call name → outcome.
+func celeryOutcomes(t *testing.T, limit time.Duration, python string, args ...string) map[string]map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, python, script, "client", testenv.RabbitMQ(t), h.queue).Output()
+	out, err := exec.CommandContext(ctx, python, args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -101,6 +100,15 @@ func TestCeleryClientAgainstDsysWorker(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	return got
+}
+
+// A Python Celery 5 client calls tasks served by a dsys worker.
+func TestCeleryClientAgainstDsysWorker(t *testing.T) {
+	h := newHarness(t)
+	python, script := celeryPeer(t)
+	h.startWorker(queue.WorkerConfig{})
+	got := celeryOutcomes(t, 90*time.Second, python, script, "client", testenv.RabbitMQ(t), h.queue)
 	ok := func(name string, want any) {
 		t.Helper()
 		if got[name]["ok"] != want {

@@ -33,21 +33,7 @@ func hostileCalls(t *testing.T, brokerURL, backendURL, prefix, queueName string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, python, script, brokerURL, backendURL, prefix, queueName).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("celery client: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
-	var got map[string]map[string]any
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	return got
+	return celeryOutcomes(t, 3*time.Minute, python, script, brokerURL, backendURL, prefix, queueName)
 }
 
 // Messages a Celery client sends that dsys workers once choked on or left
