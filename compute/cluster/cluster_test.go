@@ -63,55 +63,40 @@ type env struct {
 func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "queue.db")
-		e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
-		e.dial = func(t *testing.T) broker.Transport {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			b, err := sqlite.Open(ctx, path, sqlite.Options{VisibilityTimeout: 3 * time.Second})
-			if err != nil {
-				t.Fatalf("sqlite.Open: %v", err)
-			}
-			t.Cleanup(func() { b.Close() })
-			return b
-		}
-		f(t, e)
+		f(t, newEnv(t, "sqlite.Open", func(ctx context.Context) (broker.Transport, error) {
+			return sqlite.Open(ctx, path, sqlite.Options{VisibilityTimeout: 3 * time.Second})
+		}, false))
 	})
 	t.Run("redis", func(t *testing.T) {
 		url := redisDB(t, 11)
-		e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
-		e.dial = func(t *testing.T) broker.Transport {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			b, err := redis.Dial(ctx, url, redis.Options{VisibilityTimeout: 3 * time.Second, ResultExpires: time.Minute})
-			if err != nil {
-				t.Fatalf("redis.Dial: %v", err)
-			}
-			t.Cleanup(func() { b.Close() })
-			return b
-		}
-		cleanup := e.dial(t)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			for _, q := range []string{e.queue, e.queue + ".dead"} {
-				_ = cleanup.Delete(ctx, q)
-			}
-		})
-		f(t, e)
+		f(t, newEnv(t, "redis.Dial", func(ctx context.Context) (broker.Transport, error) {
+			return redis.Dial(ctx, url, redis.Options{VisibilityTimeout: 3 * time.Second, ResultExpires: time.Minute})
+		}, true))
 	})
 	t.Run("amqp", func(t *testing.T) {
 		url := testenv.RabbitMQ(t)
-		e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
-		e.dial = func(t *testing.T) broker.Transport {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			b, err := amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-"})
-			if err != nil {
-				t.Fatalf("amqp.Dial: %v", err)
-			}
-			t.Cleanup(func() { b.Close() })
-			return b
+		f(t, newEnv(t, "amqp.Dial", func(ctx context.Context) (broker.Transport, error) {
+			return amqp.Dial(ctx, url, amqp.Options{ManagementURL: "-"})
+		}, true))
+	})
+}
+
+// newEnv is a test's broker: open (named what for its errors) gives each
+// worker or client a transport of its own; on a shared server (shared) the
+// test's queues are deleted when it ends.
+func newEnv(t *testing.T, what string, open func(context.Context) (broker.Transport, error), shared bool) *env {
+	e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
+	e.dial = func(t *testing.T) broker.Transport {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b, err := open(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	if shared {
 		cleanup := e.dial(t)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -120,8 +105,8 @@ func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 				_ = cleanup.Delete(ctx, q)
 			}
 		})
-		f(t, e)
-	})
+	}
+	return e
 }
 
 // redisDB is the shared test Redis on database db of this package's own.
