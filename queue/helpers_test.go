@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -20,24 +19,6 @@ import (
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
-// syncBuffer is a log sink tests can read while the worker writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func dialAMQPLog(t testing.TB, url string, log *slog.Logger) *amqp.Transport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -54,7 +35,7 @@ type harness struct {
 	b     broker.Transport
 	queue string
 	reg   *queue.Registry
-	logs  *syncBuffer
+	logs  *testenv.SyncBuffer
 }
 
 // newHarness connects to RabbitMQ, picks a unique queue and registers the
@@ -67,14 +48,14 @@ func newHarness(t *testing.T) *harness {
 // newHarnessOn is newHarness on the RabbitMQ at url.
 func newHarnessOn(t *testing.T, url string) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	return newHarnessWith(t, logs, dialAMQPLog(t, url, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 }
 
 // newSQLiteHarness is a harness on an embedded broker in a file of the test's own.
 func newSQLiteHarness(t *testing.T) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "queue.db"),
@@ -90,7 +71,7 @@ func newSQLiteHarness(t *testing.T) *harness {
 func newRedisHarness(t *testing.T) *harness {
 	t.Helper()
 	url := testenv.Redis(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	prefix := testenv.UniqueName(t, "dsystest") + ":"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -127,7 +108,7 @@ func eachTransport(t *testing.T, test func(t *testing.T, h *harness)) {
 	t.Run("redis", func(t *testing.T) { test(t, newRedisHarness(t)) })
 }
 
-func newHarnessWith(t *testing.T, logs *syncBuffer, b broker.Transport) *harness {
+func newHarnessWith(t *testing.T, logs *testenv.SyncBuffer, b broker.Transport) *harness {
 	t.Helper()
 	h := &harness{t: t, b: b, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: logs}
 	if err := queue.RegisterBuiltins(h.reg); err != nil {

@@ -95,7 +95,7 @@ func TestCeleryClientHostileMessages(t *testing.T) {
 		prefix := testenv.UniqueName(t, "dsystest") + ":"
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		logs := &syncBuffer{}
+		logs := &testenv.SyncBuffer{}
 		b, err := redis.Dial(ctx, url, redis.Options{KeyPrefix: prefix, ResultExpires: 10 * time.Minute, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		if err != nil {
 			t.Fatal(err)

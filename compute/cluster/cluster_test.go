@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -28,24 +27,6 @@ import (
 	"github.com/dsys-dev/dsys/queue/sqlite"
 )
 
-// logBuffer is a log sink tests read while workers write.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a broker with a queue of the test's own: transports for the
 // client and for each worker (separate connections, as separate
 // processes would have), and the workers' log.
@@ -53,7 +34,7 @@ type env struct {
 	t     *testing.T
 	dial  func(t *testing.T) broker.Transport
 	queue string
-	logs  *logBuffer
+	logs  *testenv.SyncBuffer
 }
 
 // brokers runs f on every broker: the embedded one (a file of the test's
@@ -85,7 +66,7 @@ func brokers(t *testing.T, f func(t *testing.T, e *env)) {
 // worker or client a transport of its own; on a shared server (shared) the
 // test's queues are deleted when it ends.
 func newEnv(t *testing.T, what string, open func(context.Context) (broker.Transport, error), shared bool) *env {
-	e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &logBuffer{}}
+	e := &env{t: t, queue: testenv.UniqueName(t, "cluster"), logs: &testenv.SyncBuffer{}}
 	e.dial = func(t *testing.T) broker.Transport {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

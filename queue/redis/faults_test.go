@@ -63,11 +63,11 @@ func helperWorker(spec string) int {
 }
 
 // startHelperWorker starts a worker process and waits until it consumes.
-func (h *harness) startHelperWorker(vt time.Duration) (*exec.Cmd, *syncBuffer) {
+func (h *harness) startHelperWorker(vt time.Duration) (*exec.Cmd, *testenv.SyncBuffer) {
 	h.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join([]string{h.url, h.prefix, h.queue, vt.String()}, "|"))
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)

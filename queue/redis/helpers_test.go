@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,24 +19,6 @@ import (
 	"github.com/dsys-dev/dsys/queue/redis"
 )
 
-// syncBuffer is a log sink tests read while workers write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a Redis transport with a key prefix and a queue of the
 // test's own, and a registry of the built-ins also under Celery's names
 // (tasks.add, tasks.tsum, ...).
@@ -48,7 +29,7 @@ type harness struct {
 	queue  string
 	tr     *redis.Transport
 	reg    *queue.Registry
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 }
 
 func newHarness(t *testing.T) *harness {
@@ -59,7 +40,7 @@ func newHarness(t *testing.T) *harness {
 
 func newHarnessOn(t *testing.T, url, p string, opts redis.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, url: url, prefix: p, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{t: t, url: url, prefix: p, queue: testenv.UniqueName(t, "q"), reg: queue.NewRegistry(), logs: &testenv.SyncBuffer{}}
 	opts.KeyPrefix, opts.Logger = p, h.logger()
 	if opts.ResultExpires == 0 {
 		opts.ResultExpires = 10 * time.Minute
@@ -175,7 +156,7 @@ func (h *harness) runPeer(timeout time.Duration, mode string, args ...string) ma
 
 // celeryWorker is a real Celery worker on the harness's queue.
 type celeryWorker struct {
-	log  *syncBuffer
+	log  *testenv.SyncBuffer
 	stop func()
 }
 
@@ -192,7 +173,7 @@ func (h *harness) startCeleryWorker(concurrency, pool string) *celeryWorker {
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
 	}
-	cw := &celeryWorker{log: &syncBuffer{}}
+	cw := &celeryWorker{log: &testenv.SyncBuffer{}}
 	ready, exited, logDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(logDone)
